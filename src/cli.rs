@@ -1,0 +1,208 @@
+//! The command line, as clap derive definitions only. `main` parses it; `cmd::*` act on it.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Why did my ECS task stop, and which IAM principal (if any) needs the fix?
+#[derive(Debug, Parser)]
+#[command(name = "ecsdoctor", version, about, long_about = None, after_help = EXIT_CODES)]
+pub struct Cli {
+    /// When to color text output: auto = only when stdout is a terminal and NO_COLOR is unset.
+    #[arg(long, value_enum, default_value_t = ColorWhen::Auto, global = true)]
+    pub color: ColorWhen,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Exit codes, shown in `--help`.
+pub const EXIT_CODES: &str = "Exit codes: 0 a verdict was reached; 1 inconclusive (nothing matched) or `rules test` failed; 2 usage, bad input or rule-file error; 3 AWS could not be read.";
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Diagnose a stopped task, live from AWS or from a bundle of AWS CLI output (--from).
+    Why(WhyArgs),
+    /// Diagnose a pasted stoppedReason or log excerpt (TEXT, or standard input).
+    Explain(ExplainArgs),
+    /// Save a task's evidence as a bundle (the files the AWS CLI prints) for replay with `why --from`.
+    Capture(CaptureArgs),
+    /// Diagnose every stopped task of a cluster or service, grouped by cause.
+    Scan(ScanArgs),
+    /// List, show and test the rules.
+    #[command(subcommand)]
+    Rules(RulesCommand),
+    /// Print shell completions.
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff).
+    Man,
+}
+
+/// Output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// For a person at a terminal.
+    Text,
+    /// The stable, versioned contract for scripts and runbooks.
+    Json,
+    /// For pasting into incident chat or docs.
+    Markdown,
+}
+
+/// When to color.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorWhen {
+    Auto,
+    Always,
+    Never,
+}
+
+/// Output options shared by the diagnosing commands.
+#[derive(Debug, Clone, Args)]
+pub struct OutputArgs {
+    /// Output format.
+    #[arg(long, short = 'f', value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// Extra rule files or folders of *.toml (repeatable); also read from ~/.config/ecsdoctor/rules/.
+    #[arg(long = "rules", value_name = "PATH")]
+    pub rules: Vec<PathBuf>,
+    /// Do not redact secrets (keys, tokens, passwords) in evidence.
+    #[arg(long)]
+    pub no_redact: bool,
+    /// Also mask AWS account ids, for pasting outside the company.
+    #[arg(long)]
+    pub redact_accounts: bool,
+    /// Most log lines quoted in text and markdown output.
+    #[arg(long, default_value_t = 8, value_name = "N")]
+    pub max_evidence: usize,
+}
+
+/// How to reach AWS.
+#[derive(Debug, Clone, Args)]
+pub struct AwsArgs {
+    /// The cluster, for a task id or an old-form task ARN (default: `default`).
+    #[arg(long, env = "ECSDOCTOR_CLUSTER")]
+    pub cluster: Option<String>,
+    /// AWS region (default: the task ARN's, then the configured one).
+    #[arg(long)]
+    pub region: Option<String>,
+    /// Named profile from the AWS config files.
+    #[arg(long, env = "AWS_PROFILE", hide_env_values = true)]
+    pub profile: Option<String>,
+    /// Send AWS requests here (LocalStack, moto); the SDK also honours AWS_ENDPOINT_URL.
+    #[arg(long, value_name = "URL")]
+    pub endpoint_url: Option<String>,
+    /// Newest log lines read per container.
+    #[arg(long, default_value_t = 200, value_name = "N")]
+    pub log_lines: usize,
+    /// Do not read or write the task-definition cache.
+    #[arg(long)]
+    pub no_cache: bool,
+    /// Where task definitions are cached (default: the user cache directory).
+    #[arg(long, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+    /// Give up after this many seconds.
+    #[arg(long, default_value_t = 30, value_name = "SECONDS")]
+    pub timeout: u64,
+}
+
+/// `ecsdoctor why`.
+#[derive(Debug, Clone, Args)]
+pub struct WhyArgs {
+    /// The task: an ARN (`arn:aws:ecs:REGION:ACCOUNT:task/CLUSTER/ID`), or an id with --cluster.
+    pub task: Option<String>,
+    /// Read a bundle instead of AWS: a directory of AWS CLI output, one describe-tasks file, or - for stdin.
+    #[arg(long, value_name = "DIR|FILE|-", conflicts_with = "event")]
+    pub from: Option<PathBuf>,
+    /// Diagnose an EventBridge "ECS Task State Change" event (file, or - for stdin).
+    #[arg(long, value_name = "FILE|-")]
+    pub event: Option<PathBuf>,
+    /// With --event: do not fetch the task definition and logs from AWS.
+    #[arg(long, requires = "event")]
+    pub offline: bool,
+    #[command(flatten)]
+    pub aws: AwsArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+/// `ecsdoctor explain`.
+#[derive(Debug, Clone, Args)]
+pub struct ExplainArgs {
+    /// The text; read from standard input when absent.
+    pub text: Option<String>,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+/// `ecsdoctor capture`.
+#[derive(Debug, Clone, Args)]
+pub struct CaptureArgs {
+    /// The task ARN (or id with --cluster).
+    pub task: String,
+    /// The directory to write the bundle into.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    #[command(flatten)]
+    pub aws: AwsArgs,
+}
+
+/// `ecsdoctor scan`.
+#[derive(Debug, Clone, Args)]
+pub struct ScanArgs {
+    /// Only tasks of this service.
+    #[arg(long, conflicts_with = "family")]
+    pub service: Option<String>,
+    /// Only tasks of this task definition family.
+    #[arg(long)]
+    pub family: Option<String>,
+    /// Only tasks stopped within this long ago (e.g. 30m, 1h, 2d).
+    #[arg(long, value_name = "DURATION")]
+    pub since: Option<String>,
+    /// Most tasks examined.
+    #[arg(long, default_value_t = 1000)]
+    pub limit: usize,
+    /// Offline: scan a describe-tasks file holding many tasks (with a bundle directory layout).
+    #[arg(long, value_name = "DIR|FILE")]
+    pub from: Option<PathBuf>,
+    #[command(flatten)]
+    pub aws: AwsArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+/// `ecsdoctor rules ...`.
+#[derive(Debug, Subcommand)]
+pub enum RulesCommand {
+    /// List the rules: id, culprit, category, title.
+    List {
+        #[arg(long, short = 'f', value_enum, default_value_t = Format::Text)]
+        format: Format,
+        /// Extra rule files or folders.
+        #[arg(long = "rules", value_name = "PATH")]
+        rules: Vec<PathBuf>,
+    },
+    /// Show one rule's documentation and examples.
+    Show {
+        /// The rule id.
+        id: String,
+        /// Extra rule files or folders.
+        #[arg(long = "rules", value_name = "PATH")]
+        rules: Vec<PathBuf>,
+    },
+    /// Run every rule's examples and counterexamples (built-in and --rules); exit 1 on a failure.
+    Test {
+        /// Extra rule files or folders.
+        #[arg(long = "rules", value_name = "PATH")]
+        rules: Vec<PathBuf>,
+        /// Test only the rules from --rules, not the built-ins.
+        #[arg(long)]
+        only_user: bool,
+    },
+    /// Print the rule catalogue as markdown (docs/rules.md is generated with this).
+    Docs,
+}

@@ -1,0 +1,33 @@
+//! `ecsdoctor explain`: diagnose a pasted stoppedReason or log excerpt with no task around it.
+
+use std::io::Read;
+
+use super::{engine_options, load_rules, render_options, with_stdout, Failure, Outcome};
+use crate::cli::ExplainArgs;
+use crate::error::{EXIT_BAD_INPUT, EXIT_INCONCLUSIVE, EXIT_OK};
+
+/// The most text read from standard input.
+const MAX_STDIN: u64 = 16 * 1024 * 1024;
+
+/// Runs `explain`.
+pub fn run(args: &ExplainArgs, color: bool) -> Outcome {
+    let matcher = load_rules(&args.output.rules)?;
+    let text = match &args.text {
+        Some(t) => t.clone(),
+        None => {
+            let mut bytes = Vec::new();
+            std::io::stdin()
+                .take(MAX_STDIN)
+                .read_to_end(&mut bytes)
+                .map_err(|e| Failure::new(EXIT_BAD_INPUT, format!("standard input: cannot read: {e}")))?;
+            String::from_utf8_lossy(&bytes).into_owned()
+        }
+    };
+    if text.trim().is_empty() {
+        return Err(Failure::new(EXIT_BAD_INPUT, "explain: the text is empty; pass a stoppedReason or log excerpt as TEXT or on standard input"));
+    }
+    let d = crate::verdict::explain(&text, &matcher, &engine_options(&args.output));
+    let ropts = render_options(&args.output, color);
+    with_stdout(|w| crate::render::diagnosis(&d, args.output.format, &ropts, w))?;
+    Ok(if d.conclusive() { EXIT_OK } else { EXIT_INCONCLUSIVE })
+}

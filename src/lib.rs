@@ -1,0 +1,18 @@
+//! ecsdoctor: why did an Amazon ECS task stop, and which IAM principal — the task execution role,
+//! the task role, the EC2 container instance role, or nobody in IAM — needs the fix?
+//!
+//! The library holds everything; `main.rs` only parses arguments and maps results to exit codes.
+//! Evidence comes from a [`source`] (AWS, or a bundle of AWS CLI output), is matched against
+//! [`rules`] (data, in TOML), and becomes a [`verdict::Diagnosis`] that a [`render`]er prints.
+
+pub mod arn;
+pub mod cli;
+pub mod cmd;
+pub mod error;
+pub mod evidence;
+pub mod extract;
+pub mod render;
+pub mod rules;
+pub mod sanitize;
+pub mod source;
+pub mod verdict;

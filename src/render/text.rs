@@ -1,0 +1,124 @@
+//! Text output for a person at a terminal: a one-line verdict first, then why (phase signals and
+//! the quoted evidence with its source), then the fix with the role, actions and policy snippets.
+
+use std::io::{self, Write};
+
+use owo_colors::OwoColorize;
+
+use super::RenderOptions;
+use crate::rules::{Category, Culprit};
+use crate::verdict::Diagnosis;
+
+/// Writes a diagnosis as text.
+pub fn diagnosis(d: &Diagnosis, o: &RenderOptions, w: &mut dyn Write) -> io::Result<()> {
+    let s = &o.styles;
+    let v = &d.verdict;
+    let tag_style = match (v.culprit, v.category) {
+        (Culprit::NotIam, _) => s.not_iam,
+        (Culprit::Unknown, Category::Unknown) => s.unknown,
+        _ => s.iam,
+    };
+    let tag = match v.culprit {
+        Culprit::NotIam => format!("NOT IAM ({})", v.category.name()),
+        Culprit::Unknown if v.category == Category::Unknown => "INCONCLUSIVE".to_string(),
+        c => c.name().to_ascii_uppercase(),
+    };
+    writeln!(w, "{} {}", tag.style(tag_style), v.summary.style(s.headline))?;
+    if let Some(t) = &d.task_arn {
+        writeln!(w, "{} {t}", "task:".style(s.label))?;
+    }
+    let mut facts = Vec::new();
+    if let Some(l) = &d.launch_type {
+        facts.push(format!("launch type {l}"));
+    }
+    if let Some(st) = &d.last_status {
+        facts.push(format!("status {st}"));
+    }
+    if let Some(c) = &d.stop_code {
+        facts.push(format!("stopCode {c}"));
+    }
+    if !facts.is_empty() {
+        writeln!(w, "{} {}", "state:".style(s.label), facts.join(", "))?;
+    }
+    writeln!(
+        w,
+        "{} {}{}",
+        "phase:".style(s.label),
+        d.phase.name(),
+        if d.phase_signals.is_empty() { String::new() } else { format!(" ({})", d.phase_signals.join("; ")) }
+    )?;
+    if d.roles.execution_role_arn.is_some() || d.roles.task_role_arn.is_some() {
+        writeln!(
+            w,
+            "{} execution role {}, task role {}",
+            "roles:".style(s.label),
+            d.roles.execution_role_arn.as_deref().unwrap_or("(none)"),
+            d.roles.task_role_arn.as_deref().unwrap_or("(none)")
+        )?;
+    }
+
+    if !d.findings.is_empty() {
+        writeln!(w)?;
+        writeln!(w, "{}", "Why we think so".style(s.headline))?;
+        for f in d.findings.iter().take(o.max_evidence.max(1)) {
+            let times = if f.count > 1 { format!(" (x{})", f.count) } else { String::new() };
+            writeln!(w, "  {} {}{times}  {}", "•".style(s.dim), f.rule_id.style(s.code), f.source.style(s.dim))?;
+            writeln!(w, "    {}", f.evidence)?;
+            writeln!(w, "    {} {} — {}", "→".style(s.dim), f.culprit.describe(), f.reason)?;
+        }
+        if d.findings.len() > o.max_evidence.max(1) {
+            writeln!(w, "  {} more finding(s); --format json lists all", d.findings.len() - o.max_evidence.max(1))?;
+        }
+    }
+
+    writeln!(w)?;
+    writeln!(w, "{}", "Fix".style(s.headline))?;
+    if let Some(r) = &v.role_arn {
+        writeln!(w, "  {} {r}", "principal:".style(s.label))?;
+    }
+    if !v.permissions.is_empty() {
+        writeln!(w, "  {} {}", "actions:".style(s.label), v.permissions.join(", "))?;
+    }
+    if let Some(r) = &v.resource {
+        writeln!(w, "  {} {r}", "resource:".style(s.label))?;
+    }
+    if let Some(p) = v.policy {
+        writeln!(w, "  {} {}", "policy layer:".style(s.label), p.name())?;
+    }
+    if let Some(who) = &v.who_must_act {
+        writeln!(w, "  {} {who}", "who acts:".style(s.label))?;
+    }
+    for line in v.fix.lines() {
+        writeln!(w, "  {line}")?;
+    }
+    if let Some(p) = &v.iam_policy {
+        writeln!(w)?;
+        writeln!(w, "  {}", "Policy statement:".style(s.label))?;
+        let text = serde_json::to_string_pretty(p).map_err(io::Error::other)?;
+        for line in text.lines() {
+            writeln!(w, "    {line}")?;
+        }
+    }
+    if let Some(tf) = &v.terraform {
+        writeln!(w)?;
+        writeln!(w, "  {}", "Terraform:".style(s.label))?;
+        for line in tf.lines() {
+            writeln!(w, "    {line}")?;
+        }
+    }
+    if !v.also.is_empty() {
+        writeln!(w)?;
+        writeln!(w, "{}", "Also seen".style(s.headline))?;
+        for a in &v.also {
+            writeln!(w, "  - {a}")?;
+        }
+    }
+    if !d.notes.is_empty() {
+        writeln!(w)?;
+        writeln!(w, "{}", "Notes".style(s.headline))?;
+        for n in &d.notes {
+            writeln!(w, "  - {}", n.style(s.dim))?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,56 @@
+//! Where evidence comes from: an offline bundle of AWS CLI output ([`bundle`]) or AWS itself
+//! ([`aws`]). Both produce the same [`Evidence`]; no AWS SDK type crosses this boundary.
+
+pub mod aws;
+pub mod bundle;
+pub mod event;
+
+use crate::arn::TaskRef;
+use crate::error::SourceError;
+use crate::evidence::{ContainerLogs, Evidence, LogLine};
+
+/// A source of evidence about one stopped task.
+#[allow(async_fn_in_trait)]
+pub trait EvidenceSource {
+    /// Gathers the task, its definition and its logs. `task` may be `None` for a bundle holding
+    /// exactly one task.
+    async fn evidence(&self, task: Option<&TaskRef>) -> Result<Evidence, SourceError>;
+}
+
+/// Caps on what is read, so a huge or hostile log cannot exhaust memory or time.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Most log lines kept per container (the newest are kept).
+    pub max_lines: usize,
+    /// Longest log line kept, in bytes (longer lines are truncated, and a note says so).
+    pub max_line_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { max_lines: 200_000, max_line_bytes: 64 * 1024 }
+    }
+}
+
+impl Limits {
+    /// Applies the caps to one container's lines (oldest first), noting what was cut.
+    pub fn apply(&self, container: &str, mut lines: Vec<LogLine>, notes: &mut Vec<String>) -> ContainerLogs {
+        if lines.len() > self.max_lines {
+            let drop = lines.len() - self.max_lines;
+            notes.push(format!("logs of `{container}`: kept the newest {} of {} lines", self.max_lines, lines.len()));
+            lines.drain(..drop);
+        }
+        let mut cut = 0usize;
+        for l in &mut lines {
+            if l.message.len() > self.max_line_bytes {
+                let (t, _) = crate::sanitize::truncate(&l.message, self.max_line_bytes);
+                l.message = t.into_owned();
+                cut += 1;
+            }
+        }
+        if cut > 0 {
+            notes.push(format!("logs of `{container}`: {cut} line(s) longer than {} bytes were truncated", self.max_line_bytes));
+        }
+        ContainerLogs { container: container.to_string(), lines }
+    }
+}

@@ -30,7 +30,16 @@ impl fmt::Display for TaskRef {
 }
 
 /// The partitions ECS runs in.
-pub const PARTITIONS: &[&str] = &["aws", "aws-cn", "aws-us-gov", "aws-iso", "aws-iso-b", "aws-iso-e", "aws-iso-f", "aws-eusc"];
+pub const PARTITIONS: &[&str] = &[
+    "aws",
+    "aws-cn",
+    "aws-us-gov",
+    "aws-iso",
+    "aws-iso-b",
+    "aws-iso-e",
+    "aws-iso-f",
+    "aws-eusc",
+];
 
 fn is_task_id(s: &str) -> bool {
     // Task ids are 32 hex digits today, UUIDs for old tasks.
@@ -40,12 +49,20 @@ fn is_task_id(s: &str) -> bool {
 fn is_region(s: &str) -> bool {
     let parts: Vec<&str> = s.split('-').collect();
     parts.len() >= 3
-        && parts.iter().all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()))
-        && parts.last().is_some_and(|p| p.chars().all(|c| c.is_ascii_digit()))
+        && parts.iter().all(|p| {
+            !p.is_empty()
+                && p.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        })
+        && parts
+            .last()
+            .is_some_and(|p| p.chars().all(|c| c.is_ascii_digit()))
 }
 
 fn is_cluster_name(s: &str) -> bool {
-    (1..=255).contains(&s.len()) && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    (1..=255).contains(&s.len())
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
 /// Parses a task ARN or id.
@@ -54,42 +71,77 @@ pub fn parse_task(s: &str) -> Result<TaskRef, String> {
     let expected = "expected a task ARN such as arn:aws:ecs:eu-west-1:123456789012:task/CLUSTER/0f3c1e2d4b5a69788796a5b4c3d2e1f0, or a task id with --cluster";
     if !s.starts_with("arn:") {
         if is_task_id(s) {
-            return Ok(TaskRef { arn: None, partition: None, region: None, account: None, cluster: None, id: s.to_string() });
+            return Ok(TaskRef {
+                arn: None,
+                partition: None,
+                region: None,
+                account: None,
+                cluster: None,
+                id: s.to_string(),
+            });
         }
-        return Err(format!("`{}` is not a task ARN or task id: {expected}", shorten(s)));
+        return Err(format!(
+            "`{}` is not a task ARN or task id: {expected}",
+            shorten(s)
+        ));
     }
     let parts: Vec<&str> = s.splitn(6, ':').collect();
     if parts.len() != 6 {
         return Err(format!("`{}` is not a task ARN: {expected}", shorten(s)));
     }
-    let (partition, service, region, account, resource) = (parts[1], parts[2], parts[3], parts[4], parts[5]);
+    let (partition, service, region, account, resource) =
+        (parts[1], parts[2], parts[3], parts[4], parts[5]);
     if !PARTITIONS.contains(&partition) {
-        return Err(format!("`{}`: unknown partition `{partition}` (expected one of {})", shorten(s), PARTITIONS.join(", ")));
+        return Err(format!(
+            "`{}`: unknown partition `{partition}` (expected one of {})",
+            shorten(s),
+            PARTITIONS.join(", ")
+        ));
     }
     if service != "ecs" {
-        return Err(format!("`{}` is an ARN of `{service}`, not of an ECS task: {expected}", shorten(s)));
+        return Err(format!(
+            "`{}` is an ARN of `{service}`, not of an ECS task: {expected}",
+            shorten(s)
+        ));
     }
     if !is_region(region) {
-        return Err(format!("`{}`: `{region}` is not a region name like eu-west-1", shorten(s)));
+        return Err(format!(
+            "`{}`: `{region}` is not a region name like eu-west-1",
+            shorten(s)
+        ));
     }
     if account.len() != 12 || !account.chars().all(|c| c.is_ascii_digit()) {
-        return Err(format!("`{}`: the account `{account}` is not 12 digits", shorten(s)));
+        return Err(format!(
+            "`{}`: the account `{account}` is not 12 digits",
+            shorten(s)
+        ));
     }
     let segs: Vec<&str> = resource.split('/').collect();
     let (cluster, id) = match segs.as_slice() {
         ["task", id] => (None, *id),
         ["task", cluster, id] => (Some(*cluster), *id),
         [kind, ..] if *kind != "task" => {
-            return Err(format!("`{}` is the ARN of a {kind}, not of a task: {expected}", shorten(s)));
+            return Err(format!(
+                "`{}` is the ARN of a {kind}, not of a task: {expected}",
+                shorten(s)
+            ));
         }
         _ => return Err(format!("`{}` is not a task ARN: {expected}", shorten(s))),
     };
     if !is_task_id(id) {
-        return Err(format!("`{}`: `{}` is not a task id (32 hex digits)", shorten(s), shorten(id)));
+        return Err(format!(
+            "`{}`: `{}` is not a task id (32 hex digits)",
+            shorten(s),
+            shorten(id)
+        ));
     }
     if let Some(c) = cluster {
         if !is_cluster_name(c) {
-            return Err(format!("`{}`: `{}` is not a cluster name", shorten(s), shorten(c)));
+            return Err(format!(
+                "`{}`: `{}` is not a cluster name",
+                shorten(s),
+                shorten(c)
+            ));
         }
     }
     Ok(TaskRef {
@@ -104,7 +156,10 @@ pub fn parse_task(s: &str) -> Result<TaskRef, String> {
 
 /// Keeps an echoed argument short and printable in an error line.
 fn shorten(s: &str) -> String {
-    let clean: String = s.chars().map(|c| if c.is_control() { '?' } else { c }).collect();
+    let clean: String = s
+        .chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect();
     if clean.chars().count() > 120 {
         clean.chars().take(117).collect::<String>() + "..."
     } else {
@@ -118,14 +173,30 @@ mod tests {
 
     #[test]
     fn new_form_old_form_and_bare_ids() {
-        let t = parse_task("arn:aws:ecs:eu-west-1:123456789012:task/prod/0f3c1e2d4b5a69788796a5b4c3d2e1f0").expect("new");
-        assert_eq!((t.cluster.as_deref(), t.region.as_deref(), t.id.as_str()), (Some("prod"), Some("eu-west-1"), "0f3c1e2d4b5a69788796a5b4c3d2e1f0"));
-        let t = parse_task("arn:aws:ecs:us-east-1:123456789012:task/3b1c0e7e-9d3f-4d55-8a2b-2f6a2a0e9c11").expect("old");
+        let t = parse_task(
+            "arn:aws:ecs:eu-west-1:123456789012:task/prod/0f3c1e2d4b5a69788796a5b4c3d2e1f0",
+        )
+        .expect("new");
+        assert_eq!(
+            (t.cluster.as_deref(), t.region.as_deref(), t.id.as_str()),
+            (
+                Some("prod"),
+                Some("eu-west-1"),
+                "0f3c1e2d4b5a69788796a5b4c3d2e1f0"
+            )
+        );
+        let t = parse_task(
+            "arn:aws:ecs:us-east-1:123456789012:task/3b1c0e7e-9d3f-4d55-8a2b-2f6a2a0e9c11",
+        )
+        .expect("old");
         assert_eq!(t.cluster, None);
         let t = parse_task("0f3c1e2d4b5a69788796a5b4c3d2e1f0").expect("bare");
         assert_eq!(t.arn, None);
         for p in ["aws-cn", "aws-us-gov"] {
-            let t = parse_task(&format!("arn:{p}:ecs:cn-north-1:123456789012:task/c/0f3c1e2d4b5a69788796a5b4c3d2e1f0")).expect(p);
+            let t = parse_task(&format!(
+                "arn:{p}:ecs:cn-north-1:123456789012:task/c/0f3c1e2d4b5a69788796a5b4c3d2e1f0"
+            ))
+            .expect(p);
             assert_eq!(t.partition.as_deref(), Some(p));
         }
     }
@@ -133,13 +204,28 @@ mod tests {
     #[test]
     fn wrong_arns_say_what_was_expected() {
         for (bad, says) in [
-            ("arn:aws:ecs:us-east-1:123456789012:service/prod/web", "ARN of a service"),
+            (
+                "arn:aws:ecs:us-east-1:123456789012:service/prod/web",
+                "ARN of a service",
+            ),
             ("arn:aws:s3:::bucket", "not of an ECS task"),
-            ("arn:aws:ecs:useast1:123456789012:task/p/0f3c1e2d4b5a69788796a5b4c3d2e1f0", "not a region"),
-            ("arn:aws:ecs:us-east-1:12345:task/p/0f3c1e2d4b5a69788796a5b4c3d2e1f0", "not 12 digits"),
-            ("arn:azure:ecs:us-east-1:123456789012:task/p/0f3c", "unknown partition"),
+            (
+                "arn:aws:ecs:useast1:123456789012:task/p/0f3c1e2d4b5a69788796a5b4c3d2e1f0",
+                "not a region",
+            ),
+            (
+                "arn:aws:ecs:us-east-1:12345:task/p/0f3c1e2d4b5a69788796a5b4c3d2e1f0",
+                "not 12 digits",
+            ),
+            (
+                "arn:azure:ecs:us-east-1:123456789012:task/p/0f3c",
+                "unknown partition",
+            ),
             ("hello world", "not a task ARN or task id"),
-            ("arn:aws:ecs:us-east-1:123456789012:task/p/zz", "not a task id"),
+            (
+                "arn:aws:ecs:us-east-1:123456789012:task/p/zz",
+                "not a task id",
+            ),
         ] {
             let e = parse_task(bad).expect_err(bad);
             assert!(e.contains(says), "{bad}: {e}");

@@ -107,7 +107,15 @@ fn civil_from_days(z: i64) -> (i64, i64, i64) {
     let mp = (5 * doy + 2) / 153;
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (if m <= 2 { yoe + era * 400 + 1 } else { yoe + era * 400 }, m, d)
+    (
+        if m <= 2 {
+            yoe + era * 400 + 1
+        } else {
+            yoe + era * 400
+        },
+        m,
+        d,
+    )
 }
 
 impl Serialize for Timestamp {
@@ -125,8 +133,12 @@ impl<'de> Deserialize<'de> for Timestamp {
             Str(String),
         }
         match Raw::deserialize(d)? {
-            Raw::Num(n) if n.is_finite() && n.abs() < 1e13 => Ok(Timestamp((n * 1000.0).round() as i64)),
-            Raw::Num(n) => Err(serde::de::Error::custom(format!("timestamp {n} is out of range"))),
+            Raw::Num(n) if n.is_finite() && n.abs() < 1e13 => {
+                Ok(Timestamp((n * 1000.0).round() as i64))
+            }
+            Raw::Num(n) => Err(serde::de::Error::custom(format!(
+                "timestamp {n} is out of range"
+            ))),
             Raw::Str(s) => Timestamp::parse_iso(&s).ok_or_else(|| {
                 serde::de::Error::custom(format!("expected an ISO 8601 timestamp, found {s:?}"))
             }),
@@ -359,8 +371,19 @@ impl Evidence {
     /// Every text the rules look at, in field-priority order.
     pub fn texts(&self) -> Vec<Text<'_>> {
         let mut out = Vec::new();
-        if let Some(r) = self.task.stopped_reason.as_deref().filter(|r| !r.is_empty()) {
-            out.push(Text { field: Field::StoppedReason, container: None, line: None, timestamp: None, text: r.into() });
+        if let Some(r) = self
+            .task
+            .stopped_reason
+            .as_deref()
+            .filter(|r| !r.is_empty())
+        {
+            out.push(Text {
+                field: Field::StoppedReason,
+                container: None,
+                line: None,
+                timestamp: None,
+                text: r.into(),
+            });
         }
         for c in &self.task.containers {
             if let Some(r) = c.reason.as_deref().filter(|r| !r.is_empty()) {
@@ -383,7 +406,13 @@ impl Evidence {
             }
         }
         if let Some(code) = self.task.stop_code.as_deref().filter(|r| !r.is_empty()) {
-            out.push(Text { field: Field::StopCode, container: None, line: None, timestamp: None, text: code.into() });
+            out.push(Text {
+                field: Field::StopCode,
+                container: None,
+                line: None,
+                timestamp: None,
+                text: code.into(),
+            });
         }
         for logs in &self.logs {
             for (i, l) in logs.lines.iter().enumerate() {
@@ -403,7 +432,8 @@ impl Evidence {
     pub fn role_names(&self) -> (Option<&str>, Option<&str>) {
         let td = self.task_definition.as_ref();
         (
-            td.and_then(|t| t.execution_role_arn.as_deref()).map(role_name),
+            td.and_then(|t| t.execution_role_arn.as_deref())
+                .map(role_name),
             td.and_then(|t| t.task_role_arn.as_deref()).map(role_name),
         )
     }
@@ -427,7 +457,10 @@ impl Evidence {
 
     /// The task id: the last segment of the task ARN.
     pub fn task_id(&self) -> Option<&str> {
-        self.task.task_arn.as_deref().and_then(|a| a.rsplit('/').next())
+        self.task
+            .task_arn
+            .as_deref()
+            .and_then(|a| a.rsplit('/').next())
     }
 }
 
@@ -442,10 +475,12 @@ mod tests {
 
     #[test]
     fn timestamps_parse_both_cli_forms_to_the_same_instant() {
-        let v2: Timestamp = serde_json::from_str(r#""2025-11-23T12:13:20.500000+00:00""#).expect("iso");
+        let v2: Timestamp =
+            serde_json::from_str(r#""2025-11-23T12:13:20.500000+00:00""#).expect("iso");
         let v1: Timestamp = serde_json::from_str("1763900000.5").expect("epoch");
         assert_eq!(v1, v2);
-        let offset: Timestamp = serde_json::from_str(r#""2025-11-23T13:13:20.5+01:00""#).expect("offset");
+        let offset: Timestamp =
+            serde_json::from_str(r#""2025-11-23T13:13:20.5+01:00""#).expect("offset");
         assert_eq!(offset, v2);
         assert_eq!(v2.to_iso(), "2025-11-23T12:13:20.500000+00:00");
         assert_eq!(Timestamp::parse_iso(&v2.to_iso()), Some(v2));
@@ -453,13 +488,22 @@ mod tests {
 
     #[test]
     fn bad_timestamps_are_errors_not_panics() {
-        for bad in [r#""yesterday""#, r#""2025-13-01T00:00:00Z""#, r#""2025-11-23T12:13:20+0""#, "1e300", "true"] {
+        for bad in [
+            r#""yesterday""#,
+            r#""2025-13-01T00:00:00Z""#,
+            r#""2025-11-23T12:13:20+0""#,
+            "1e300",
+            "true",
+        ] {
             assert!(serde_json::from_str::<Timestamp>(bad).is_err(), "{bad}");
         }
     }
 
     #[test]
     fn role_name_takes_the_last_path_segment() {
-        assert_eq!(role_name("arn:aws:iam::123456789012:role/service/ecsTaskExecutionRole"), "ecsTaskExecutionRole");
+        assert_eq!(
+            role_name("arn:aws:iam::123456789012:role/service/ecsTaskExecutionRole"),
+            "ecsTaskExecutionRole"
+        );
     }
 }

@@ -10,22 +10,33 @@ use regex::Regex;
 use crate::rules::PolicyLayer;
 
 fn re(p: &str) -> Regex {
-    regex::RegexBuilder::new(p).case_insensitive(true).build().expect("built-in extractor regexes are valid")
+    regex::RegexBuilder::new(p)
+        .case_insensitive(true)
+        .build()
+        .expect("built-in extractor regexes are valid")
 }
 
-static PRINCIPAL: LazyLock<Regex> =
-    LazyLock::new(|| re(r#"(arn:aws[a-z-]*:(?:sts|iam)::(\d{12}):(assumed-role|role|user|root|federated-user)(?:/([^\s"',;)]+))?)"#));
+static PRINCIPAL: LazyLock<Regex> = LazyLock::new(|| {
+    re(
+        r#"(arn:aws[a-z-]*:(?:sts|iam)::(\d{12}):(assumed-role|role|user|root|federated-user)(?:/([^\s"',;)]+))?)"#,
+    )
+});
 static ACTION: LazyLock<Regex> = LazyLock::new(|| {
-    re(r"not authorized to perform:?\s*([a-z0-9-]+:[A-Za-z0-9*]+)|(?:no|explicit deny in an?)\b[^.]{0,60}?\ballows? the ([a-z0-9-]+:[A-Za-z0-9*]+) action|allows the ([a-z0-9-]+:[A-Za-z0-9*]+) action")
+    re(
+        r"not authorized to perform:?\s*([a-z0-9-]+:[A-Za-z0-9*]+)|(?:no|explicit deny in an?)\b[^.]{0,60}?\ballows? the ([a-z0-9-]+:[A-Za-z0-9*]+) action|allows the ([a-z0-9-]+:[A-Za-z0-9*]+) action",
+    )
 });
 static RESOURCE: LazyLock<Regex> = LazyLock::new(|| re(r#"on resource:?\s*"?([^\s"]+)"?"#));
-static GO2_OPERATION: LazyLock<Regex> = LazyLock::new(|| re(r"operation error ([A-Za-z0-9 .-]+?): ([A-Za-z0-9]+)"));
-static PY_OPERATION: LazyLock<Regex> = LazyLock::new(|| re(r"when calling the ([A-Za-z0-9]+) operation"));
+static GO2_OPERATION: LazyLock<Regex> =
+    LazyLock::new(|| re(r"operation error ([A-Za-z0-9 .-]+?): ([A-Za-z0-9]+)"));
+static PY_OPERATION: LazyLock<Regex> =
+    LazyLock::new(|| re(r"when calling the ([A-Za-z0-9]+) operation"));
 static PHP_OPERATION: LazyLock<Regex> =
     LazyLock::new(|| re(r#"Error executing "([A-Za-z0-9]+)" on "https?://([a-z0-9-]+)[.]"#));
 static JAVA_SERVICE: LazyLock<Regex> = LazyLock::new(|| re(r"\(Service: ([A-Za-z0-9 ]+?)[;,]"));
-static JAVA_OPERATION: LazyLock<Regex> =
-    LazyLock::new(|| re(r"\b(?:Amazon|Aws)?([A-Za-z0-9]+)Client\.(?:[a-z]\w*\.)*?([a-z][A-Za-z0-9]+)\("));
+static JAVA_OPERATION: LazyLock<Regex> = LazyLock::new(|| {
+    re(r"\b(?:Amazon|Aws)?([A-Za-z0-9]+)Client\.(?:[a-z]\w*\.)*?([a-z][A-Za-z0-9]+)\(")
+});
 
 /// A principal named in a message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,7 +73,9 @@ impl Principal {
     pub fn role_arn(&self) -> Option<String> {
         let partition = self.arn.split(':').nth(1).unwrap_or("aws");
         match (self.kind.as_str(), &self.name) {
-            ("assumed-role" | "role", Some(n)) => Some(format!("arn:{partition}:iam::{}:role/{n}", self.account)),
+            ("assumed-role" | "role", Some(n)) => {
+                Some(format!("arn:{partition}:iam::{}:role/{n}", self.account))
+            }
             _ => None,
         }
     }
@@ -88,12 +101,21 @@ pub fn principal(text: &str) -> Option<Principal> {
     let (name, session) = match (kind.as_str(), rest) {
         ("assumed-role", Some(r)) => {
             let mut it = r.splitn(2, '/');
-            (it.next().map(str::to_string), it.next().filter(|s| !s.is_empty()).map(str::to_string))
+            (
+                it.next().map(str::to_string),
+                it.next().filter(|s| !s.is_empty()).map(str::to_string),
+            )
         }
         (_, Some(r)) => (r.rsplit('/').next().map(str::to_string), None),
         _ => (None, None),
     };
-    Some(Principal { arn, account: c.get(2)?.as_str().to_string(), kind, name, session })
+    Some(Principal {
+        arn,
+        account: c.get(2)?.as_str().to_string(),
+        kind,
+        name,
+        session,
+    })
 }
 
 /// Reads the facts of one text.
@@ -105,10 +127,21 @@ pub fn facts(text: &str) -> Facts {
     let resource = RESOURCE
         .captures(text)
         .and_then(|c| c.get(1))
-        .map(|m| m.as_str().trim_end_matches([',', '.', ';', ')']).to_string())
+        .map(|m| {
+            m.as_str()
+                .trim_end_matches([',', '.', ';', ')'])
+                .to_string()
+        })
         .filter(|r| !r.is_empty());
     let (service, operation) = service_operation(text);
-    let mut f = Facts { principal: principal(text), action, resource, policy: None, service, operation };
+    let mut f = Facts {
+        principal: principal(text),
+        action,
+        resource,
+        policy: None,
+        service,
+        operation,
+    };
     f.policy = policy_layer(text, f.action.as_deref());
     f
 }
@@ -139,7 +172,10 @@ pub fn service_operation(text: &str) -> (Option<String>, Option<String>) {
     if let Some(c) = JAVA_OPERATION.captures(text) {
         let op = c[2].to_string();
         let mut chars = op.chars();
-        let op = chars.next().map(|f| f.to_ascii_uppercase().to_string() + chars.as_str()).unwrap_or_default();
+        let op = chars
+            .next()
+            .map(|f| f.to_ascii_uppercase().to_string() + chars.as_str())
+            .unwrap_or_default();
         return (service.or_else(|| Some(c[1].to_string())), Some(op));
     }
     (service, None)
@@ -188,9 +224,15 @@ mod tests {
         let p = f.principal.expect("principal");
         assert_eq!(p.name.as_deref(), Some("ecsTaskExecutionRole"));
         assert!(p.is_task_session() && !p.is_instance_session());
-        assert_eq!(p.role_arn().as_deref(), Some("arn:aws:iam::123456789012:role/ecsTaskExecutionRole"));
+        assert_eq!(
+            p.role_arn().as_deref(),
+            Some("arn:aws:iam::123456789012:role/ecsTaskExecutionRole")
+        );
         assert_eq!(f.action.as_deref(), Some("ssm:GetParameters"));
-        assert_eq!(f.resource.as_deref(), Some("arn:aws:ssm:us-east-1:123456789012:parameter/x"));
+        assert_eq!(
+            f.resource.as_deref(),
+            Some("arn:aws:ssm:us-east-1:123456789012:parameter/x")
+        );
         assert_eq!(f.policy, Some(PolicyLayer::Identity));
     }
 
@@ -203,15 +245,51 @@ mod tests {
     #[test]
     fn policy_tails_map_to_layers() {
         let cases = [
-            ("with an explicit deny in a service control policy", None, PolicyLayer::Scp),
-            ("because no service control policy allows the s3:GetObject action", None, PolicyLayer::Scp),
-            ("with an explicit deny in a permissions boundary", None, PolicyLayer::PermissionsBoundary),
-            ("with an explicit deny in a session policy", None, PolicyLayer::Session),
-            ("because no VPC endpoint policy allows", None, PolicyLayer::VpcEndpoint),
-            ("because no resource-based policy allows the kms:Decrypt action", Some("kms:Decrypt"), PolicyLayer::KmsKey),
-            ("because no resource-based policy allows the ecr:BatchGetImage action", Some("ecr:BatchGetImage"), PolicyLayer::Resource),
-            ("with an explicit deny in a resource control policy", None, PolicyLayer::Rcp),
-            ("is not authorized to perform: iam:PassRole", Some("iam:PassRole"), PolicyLayer::PassRole),
+            (
+                "with an explicit deny in a service control policy",
+                None,
+                PolicyLayer::Scp,
+            ),
+            (
+                "because no service control policy allows the s3:GetObject action",
+                None,
+                PolicyLayer::Scp,
+            ),
+            (
+                "with an explicit deny in a permissions boundary",
+                None,
+                PolicyLayer::PermissionsBoundary,
+            ),
+            (
+                "with an explicit deny in a session policy",
+                None,
+                PolicyLayer::Session,
+            ),
+            (
+                "because no VPC endpoint policy allows",
+                None,
+                PolicyLayer::VpcEndpoint,
+            ),
+            (
+                "because no resource-based policy allows the kms:Decrypt action",
+                Some("kms:Decrypt"),
+                PolicyLayer::KmsKey,
+            ),
+            (
+                "because no resource-based policy allows the ecr:BatchGetImage action",
+                Some("ecr:BatchGetImage"),
+                PolicyLayer::Resource,
+            ),
+            (
+                "with an explicit deny in a resource control policy",
+                None,
+                PolicyLayer::Rcp,
+            ),
+            (
+                "is not authorized to perform: iam:PassRole",
+                Some("iam:PassRole"),
+                PolicyLayer::PassRole,
+            ),
         ];
         for (text, action, want) in cases {
             assert_eq!(policy_layer(text, action), Some(want), "{text}");
@@ -229,23 +307,36 @@ mod tests {
     #[test]
     fn sdk_operation_forms() {
         assert_eq!(
-            service_operation("operation error S3: PutObject, https response error StatusCode: 403"),
+            service_operation(
+                "operation error S3: PutObject, https response error StatusCode: 403"
+            ),
             (Some("S3".into()), Some("PutObject".into()))
         );
         assert_eq!(
-            service_operation("operation error Secrets Manager: GetSecretValue, https response error"),
-            (Some("Secrets Manager".into()), Some("GetSecretValue".into()))
+            service_operation(
+                "operation error Secrets Manager: GetSecretValue, https response error"
+            ),
+            (
+                Some("Secrets Manager".into()),
+                Some("GetSecretValue".into())
+            )
         );
         assert_eq!(
             service_operation("An error occurred (AccessDenied) when calling the PutObject operation: Access Denied"),
             (None, Some("PutObject".into()))
         );
         assert_eq!(
-            service_operation(r#"Error executing "UpdateItem" on "https://dynamodb.eu-central-1.amazonaws.com"; AWS HTTP error"#),
+            service_operation(
+                r#"Error executing "UpdateItem" on "https://dynamodb.eu-central-1.amazonaws.com"; AWS HTTP error"#
+            ),
             (Some("dynamodb".into()), Some("UpdateItem".into()))
         );
         assert_eq!(
-            service_operation("Access Denied (Service: Amazon S3; Status Code: 403; Error Code: AccessDenied)").0.as_deref(),
+            service_operation(
+                "Access Denied (Service: Amazon S3; Status Code: 403; Error Code: AccessDenied)"
+            )
+            .0
+            .as_deref(),
             Some("Amazon S3")
         );
     }

@@ -11,7 +11,10 @@ pub struct RedactOptions {
 
 /// Strip control characters.
 pub fn terminal_safe(s: &str) -> String {
-    s.chars().map(|c| if c == '\n' || c == '\r' { ' ' } else { c }).filter(|c| !c.is_control() || *c == '\t').collect()
+    s.chars()
+        .map(|c| if c == '\n' || c == '\r' { ' ' } else { c })
+        .filter(|c| !c.is_control() || *c == '\t')
+        .collect()
 }
 
 /// Redact secrets.

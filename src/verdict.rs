@@ -76,6 +76,8 @@ pub struct Finding {
     pub culprit: Culprit,
     pub category: Category,
     pub permissions: Vec<String>,
+    /// The action the message says was denied, when it names one.
+    pub denied_action: Option<String>,
     pub resource: Option<String>,
     pub policy: Option<PolicyLayer>,
     /// The denied principal named in the message.
@@ -153,7 +155,12 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Options { redact: RedactOptions { secrets: true, accounts: false } }
+        Options {
+            redact: RedactOptions {
+                secrets: true,
+                accounts: false,
+            },
+        }
     }
 }
 
@@ -200,12 +207,17 @@ pub fn decide_phase(ev: &Evidence, reason_hits: &[(RulePhase, String)]) -> (Phas
     }
     if t.pull_started_at.is_some() && t.pull_stopped_at.is_none() && t.started_at.is_none() {
         startup += 2;
-        signals.push("the image pull never finished (pullStartedAt without pullStoppedAt)".to_string());
+        signals.push(
+            "the image pull never finished (pullStartedAt without pullStoppedAt)".to_string(),
+        );
     }
     match (t.started_at, t.stopped_at) {
         (Some(s), Some(e)) => {
             runtime += 3;
-            signals.push(format!("task started and ran {} before it stopped", human_duration(e.0 - s.0)));
+            signals.push(format!(
+                "task started and ran {} before it stopped",
+                human_duration(e.0 - s.0)
+            ));
         }
         (Some(_), None) => {
             runtime += 3;
@@ -220,11 +232,17 @@ pub fn decide_phase(ev: &Evidence, reason_hits: &[(RulePhase, String)]) -> (Phas
     let exited: Vec<String> = t
         .containers
         .iter()
-        .filter_map(|c| c.exit_code.map(|code| format!("{} exitCode={code}", c.name)))
+        .filter_map(|c| {
+            c.exit_code
+                .map(|code| format!("{} exitCode={code}", c.name))
+        })
         .collect();
     if !exited.is_empty() {
         runtime += 2;
-        signals.push(format!("a container ran and exited ({})", exited.join(", ")));
+        signals.push(format!(
+            "a container ran and exited ({})",
+            exited.join(", ")
+        ));
     }
     let phase = if startup > runtime {
         Phase::Startup
@@ -268,7 +286,10 @@ pub fn explain(text: &str, matcher: &Matcher, opts: &Options) -> Diagnosis {
             lines: text
                 .lines()
                 .filter(|l| !l.trim().is_empty())
-                .map(|l| crate::evidence::LogLine { timestamp: None, message: l.to_string() })
+                .map(|l| crate::evidence::LogLine {
+                    timestamp: None,
+                    message: l.to_string(),
+                })
                 .collect(),
         }],
         ..Evidence::default()
@@ -277,7 +298,13 @@ pub fn explain(text: &str, matcher: &Matcher, opts: &Options) -> Diagnosis {
     // The whole paste as one text too, for messages broken over lines.
     let joined = text.split_whitespace().collect::<Vec<_>>().join(" ");
     if texts.len() > 1 {
-        texts.push(Text { field: Field::Logs, container: Some("pasted"), line: None, timestamp: None, text: joined.into() });
+        texts.push(Text {
+            field: Field::Logs,
+            container: Some("pasted"),
+            line: None,
+            timestamp: None,
+            text: joined.into(),
+        });
     }
     let mut hits = Vec::new();
     for (ti, t) in texts.iter().enumerate() {
@@ -308,7 +335,11 @@ fn diagnose_hits(
         let r = &rules[h.rule];
         let counts = pasted || matches!(t.field, Field::StoppedReason | Field::ContainerReason);
         if counts && r.phase != RulePhase::Any && seen.insert((r.phase as u8, t.field)) {
-            let what = if pasted { format!("`{}`", r.id) } else { format!("{} `{}`", t.field.name(), r.id) };
+            let what = if pasted {
+                format!("`{}`", r.id)
+            } else {
+                format!("{} `{}`", t.field.name(), r.id)
+            };
             reason_hits.push((r.phase, what));
         }
     }
@@ -328,7 +359,10 @@ fn diagnose_hits(
         } else {
             Phase::Unknown
         };
-        let sig = reason_hits.iter().map(|(p, w)| format!("{w} is a {} signature", phase_word(*p))).collect();
+        let sig = reason_hits
+            .iter()
+            .map(|(p, w)| format!("{w} is a {} signature", phase_word(*p)))
+            .collect();
         (phase, sig)
     } else {
         decide_phase(ev, &reason_hits)
@@ -396,7 +430,10 @@ fn diagnose_hits(
     let mut notes = ev.notes.clone();
     if let Some(s) = ev.task.last_status.as_deref() {
         if !s.eq_ignore_ascii_case("STOPPED") && !pasted {
-            notes.insert(0, format!("the task is {s}, not STOPPED: this reads what it has reported so far"));
+            notes.insert(
+                0,
+                format!("the task is {s}, not STOPPED: this reads what it has reported so far"),
+            );
         }
     }
     let td = ev.task_definition.as_ref();
@@ -479,7 +516,9 @@ fn gather_facts(
     if let Some(o) = cap("operation") {
         f.operation = Some(o);
     }
-    if t.field == Field::Logs && (f.operation.is_none() || f.service.is_none() || f.principal.is_none()) {
+    if t.field == Field::Logs
+        && (f.operation.is_none() || f.service.is_none() || f.principal.is_none())
+    {
         // Up to three lines either side in the same container.
         let lo = ti.saturating_sub(3);
         let hi = (ti + 4).min(texts.len());
@@ -499,6 +538,14 @@ fn gather_facts(
     if f.action.is_none() {
         if let Some(op) = &f.operation {
             f.action = matcher.operations().action_for(f.service.as_deref(), op);
+        }
+    }
+    // `sqs:receivemessage` printed in lower case: take the casing of the operation name.
+    if let (Some(a), Some(op)) = (&f.action, &f.operation) {
+        if let Some((svc, name)) = a.split_once(':') {
+            if name.eq_ignore_ascii_case(op) && name != op {
+                f.action = Some(format!("{svc}:{op}"));
+            }
         }
     }
     if f.policy.is_none() {
@@ -543,12 +590,28 @@ fn build_finding(
         }
     }
     let resource = if rule.category == Category::Iam {
-        facts.resource.clone().or_else(|| infer_resource(ev, permissions.first().map(String::as_str)))
+        facts
+            .resource
+            .clone()
+            .or_else(|| infer_resource(ev, permissions.first().map(String::as_str)))
     } else {
         None
     };
-    let policy = if rule.category == Category::Iam { facts.policy.or(rule.policy) } else { rule.policy };
-    let fix = fill_fix(&rule.fix, ev, h, facts, &role_arn, &resource, &permissions, culprit);
+    let policy = if rule.category == Category::Iam {
+        facts.policy.or(rule.policy)
+    } else {
+        rule.policy
+    };
+    let fix = fill_fix(
+        &rule.fix,
+        ev,
+        h,
+        facts,
+        &role_arn,
+        &resource,
+        &permissions,
+        culprit,
+    );
     Finding {
         rule_id: rule.id.clone(),
         title: rule.title.clone(),
@@ -557,6 +620,10 @@ fn build_finding(
         culprit,
         category: rule.category,
         permissions,
+        denied_action: facts
+            .action
+            .clone()
+            .filter(|_| rule.category == Category::Iam),
         resource: resource.map(|r| clean(&r, opts)),
         policy,
         principal: facts.principal.as_ref().map(|p| clean(&p.arn, opts)),
@@ -587,12 +654,19 @@ fn is_ec2(ev: &Evidence) -> bool {
 
 /// Who is denied. The principal the message names settles it when it matches a role of the task;
 /// otherwise the rule's culprit, otherwise the phase.
-fn resolve_culprit(ev: &Evidence, rule: &Rule, f: &Facts, phase: Phase) -> (Culprit, Option<String>, String) {
+fn resolve_culprit(
+    ev: &Evidence,
+    rule: &Rule,
+    f: &Facts,
+    phase: Phase,
+) -> (Culprit, Option<String>, String) {
     let td = ev.task_definition.as_ref();
     let exec_arn = td.and_then(|t| t.execution_role_arn.clone());
     let task_arn = td.and_then(|t| t.task_role_arn.clone());
     let (exec_name, task_name) = ev.role_names();
-    if rule.culprit == RuleCulprit::NotIam || rule.category != Category::Iam && rule.culprit != RuleCulprit::ByPhase {
+    if rule.culprit == RuleCulprit::NotIam
+        || rule.category != Category::Iam && rule.culprit != RuleCulprit::ByPhase
+    {
         let c = match rule.culprit {
             RuleCulprit::ExecutionRole => Culprit::ExecutionRole,
             RuleCulprit::TaskRole => Culprit::TaskRole,
@@ -604,22 +678,44 @@ fn resolve_culprit(ev: &Evidence, rule: &Rule, f: &Facts, phase: Phase) -> (Culp
             Culprit::TaskRole => task_arn,
             _ => None,
         };
-        return (c, arn, format!("rule `{}` is a {} failure", rule.id, rule.category.name()));
+        return (
+            c,
+            arn,
+            format!("rule `{}` is a {} failure", rule.id, rule.category.name()),
+        );
     }
     if let Some(p) = &f.principal {
-        if let Some(name) = p.name.as_deref().filter(|_| p.kind == "assumed-role" || p.kind == "role") {
+        if let Some(name) = p
+            .name
+            .as_deref()
+            .filter(|_| p.kind == "assumed-role" || p.kind == "role")
+        {
             let is_exec = exec_name.is_some_and(|n| n == name);
             let is_task = task_name.is_some_and(|n| n == name);
             match (is_exec, is_task) {
                 (true, false) => {
-                    return (Culprit::ExecutionRole, exec_arn, format!("the denied principal is the task definition's execution role `{name}`"));
+                    return (
+                        Culprit::ExecutionRole,
+                        exec_arn,
+                        format!(
+                            "the denied principal is the task definition's execution role `{name}`"
+                        ),
+                    );
                 }
                 (false, true) => {
-                    return (Culprit::TaskRole, task_arn, format!("the denied principal is the task definition's task role `{name}`"));
+                    return (
+                        Culprit::TaskRole,
+                        task_arn,
+                        format!("the denied principal is the task definition's task role `{name}`"),
+                    );
                 }
                 (true, true) => {
                     let c = by_phase(ev, phase, f);
-                    return (c.0, c.1, format!("`{name}` is both the execution and the task role; {}", c.2));
+                    return (
+                        c.0,
+                        c.1,
+                        format!("`{name}` is both the execution and the task role; {}", c.2),
+                    );
                 }
                 (false, false) => {}
             }
@@ -642,7 +738,11 @@ fn resolve_culprit(ev: &Evidence, rule: &Rule, f: &Facts, phase: Phase) -> (Culp
                 // A role that is neither of the task's: an assumed role further down a chain, or
                 // (on EC2) the instance role. The fix belongs to the role the message names.
                 let (c, _, why) = by_phase(ev, phase, f);
-                let c = if c == Culprit::TaskRole && p.is_task_session() { Culprit::TaskRole } else { c };
+                let c = if c == Culprit::TaskRole && p.is_task_session() {
+                    Culprit::TaskRole
+                } else {
+                    c
+                };
                 return (
                     c,
                     p.role_arn(),
@@ -655,12 +755,28 @@ fn resolve_culprit(ev: &Evidence, rule: &Rule, f: &Facts, phase: Phase) -> (Culp
                 return (Culprit::ExecutionRole, p.role_arn(), format!("no task definition to compare with; the denied role `{name}` is named like an execution role"));
             }
             let (c, _, why) = match rule.culprit {
-                RuleCulprit::ExecutionRole => (Culprit::ExecutionRole, None, "the rule's signature is the execution role's".into()),
-                RuleCulprit::TaskRole => (Culprit::TaskRole, None, "the rule's signature is the task role's".into()),
-                RuleCulprit::InstanceRole => (Culprit::InstanceRole, None, "the rule's signature is the instance role's".into()),
+                RuleCulprit::ExecutionRole => (
+                    Culprit::ExecutionRole,
+                    None,
+                    "the rule's signature is the execution role's".into(),
+                ),
+                RuleCulprit::TaskRole => (
+                    Culprit::TaskRole,
+                    None,
+                    "the rule's signature is the task role's".into(),
+                ),
+                RuleCulprit::InstanceRole => (
+                    Culprit::InstanceRole,
+                    None,
+                    "the rule's signature is the instance role's".into(),
+                ),
                 _ => by_phase(ev, phase, f),
             };
-            return (c, p.role_arn(), format!("no task definition to compare with; denied role `{name}`; {why}"));
+            return (
+                c,
+                p.role_arn(),
+                format!("no task definition to compare with; denied role `{name}`; {why}"),
+            );
         }
         if p.kind == "user" || p.kind == "root" {
             return (
@@ -671,16 +787,30 @@ fn resolve_culprit(ev: &Evidence, rule: &Rule, f: &Facts, phase: Phase) -> (Culp
         }
     }
     match rule.culprit {
-        RuleCulprit::ExecutionRole => (Culprit::ExecutionRole, exec_arn, format!("rule `{}`: this is done with the execution role", rule.id)),
+        RuleCulprit::ExecutionRole => (
+            Culprit::ExecutionRole,
+            exec_arn,
+            format!("rule `{}`: this is done with the execution role", rule.id),
+        ),
         RuleCulprit::TaskRole => {
             let why = if task_arn.is_none() && td.is_some() {
                 "the task definition has no taskRoleArn: the application has no AWS credentials of its own; add a task role".to_string()
             } else {
-                format!("rule `{}`: the application's own calls use the task role", rule.id)
+                format!(
+                    "rule `{}`: the application's own calls use the task role",
+                    rule.id
+                )
             };
             (Culprit::TaskRole, task_arn, why)
         }
-        RuleCulprit::InstanceRole => (Culprit::InstanceRole, None, format!("rule `{}`: this is done with the container instance role", rule.id)),
+        RuleCulprit::InstanceRole => (
+            Culprit::InstanceRole,
+            None,
+            format!(
+                "rule `{}`: this is done with the container instance role",
+                rule.id
+            ),
+        ),
         _ => by_phase(ev, phase, f),
     }
 }
@@ -692,7 +822,10 @@ fn by_phase(ev: &Evidence, phase: Phase, f: &Facts) -> (Culprit, Option<String>,
     match phase {
         Phase::Startup => {
             let secrets = f.action.as_deref().is_some_and(|a| {
-                a.starts_with("ssm:") || a.starts_with("secretsmanager:") || a.starts_with("kms:") || a.starts_with("s3:")
+                a.starts_with("ssm:")
+                    || a.starts_with("secretsmanager:")
+                    || a.starts_with("kms:")
+                    || a.starts_with("s3:")
             });
             if is_ec2(ev) && td.is_some() && exec_arn.is_none() && !secrets {
                 let role = f.principal.as_ref().and_then(Principal::role_arn);
@@ -713,9 +846,17 @@ fn by_phase(ev: &Evidence, phase: Phase, f: &Facts) -> (Culprit, Option<String>,
                 }
                 return (Culprit::TaskRole, None, "a denial in the app's logs at runtime, and the task definition has no taskRoleArn: the app has no role of its own; add a task role with the permission".into());
             }
-            (Culprit::TaskRole, task_arn, "a denial at runtime, from the application: its AWS calls use the task role".into())
+            (
+                Culprit::TaskRole,
+                task_arn,
+                "a denial at runtime, from the application: its AWS calls use the task role".into(),
+            )
         }
-        Phase::Unknown => (Culprit::Unknown, None, "the phase could not be decided and the message names no principal".into()),
+        Phase::Unknown => (
+            Culprit::Unknown,
+            None,
+            "the phase could not be decided and the message names no principal".into(),
+        ),
     }
 }
 
@@ -725,11 +866,21 @@ fn infer_resource(ev: &Evidence, action: Option<&str>) -> Option<String> {
     let action = action?;
     let td = ev.task_definition.as_ref()?;
     let (region, account) = region_account(ev)?;
-    let partition = ev.task.task_arn.as_deref().and_then(|a| a.split(':').nth(1)).unwrap_or("aws").to_string();
+    let partition = ev
+        .task
+        .task_arn
+        .as_deref()
+        .and_then(|a| a.split(':').nth(1))
+        .unwrap_or("aws")
+        .to_string();
     let mut out: Vec<String> = Vec::new();
     let lower = action.to_ascii_lowercase();
     for c in &td.container_definitions {
-        let secrets = c.secrets.iter().chain(c.log_configuration.iter().flat_map(|l| l.secret_options.iter()));
+        let secrets = c.secrets.iter().chain(
+            c.log_configuration
+                .iter()
+                .flat_map(|l| l.secret_options.iter()),
+        );
         if lower.starts_with("ssm:") {
             for s in secrets {
                 let v = &s.value_from;
@@ -737,7 +888,9 @@ fn infer_resource(ev: &Evidence, action: Option<&str>) -> Option<String> {
                     out.push(v.clone());
                 } else if !v.starts_with("arn:") {
                     let name = v.trim_start_matches('/');
-                    out.push(format!("arn:{partition}:ssm:{region}:{account}:parameter/{name}"));
+                    out.push(format!(
+                        "arn:{partition}:ssm:{region}:{account}:parameter/{name}"
+                    ));
                 }
             }
         } else if lower.starts_with("secretsmanager:") {
@@ -755,9 +908,13 @@ fn infer_resource(ev: &Evidence, action: Option<&str>) -> Option<String> {
             if let Some(img) = &c.image {
                 if let Some((host, rest)) = img.split_once('/') {
                     let mut h = host.split('.');
-                    if let (Some(acct), Some("dkr"), Some("ecr"), Some(reg)) = (h.next(), h.next(), h.next(), h.next()) {
+                    if let (Some(acct), Some("dkr"), Some("ecr"), Some(reg)) =
+                        (h.next(), h.next(), h.next(), h.next())
+                    {
                         let repo = rest.split(['@', ':']).next().unwrap_or(rest);
-                        out.push(format!("arn:{partition}:ecr:{reg}:{acct}:repository/{repo}"));
+                        out.push(format!(
+                            "arn:{partition}:ecr:{reg}:{acct}:repository/{repo}"
+                        ));
                     }
                 }
             }
@@ -765,8 +922,14 @@ fn infer_resource(ev: &Evidence, action: Option<&str>) -> Option<String> {
             if let Some(l) = &c.log_configuration {
                 if l.log_driver == "awslogs" {
                     if let Some(g) = l.options.get("awslogs-group") {
-                        let reg = l.options.get("awslogs-region").cloned().unwrap_or_else(|| region.clone());
-                        out.push(format!("arn:{partition}:logs:{reg}:{account}:log-group:{g}:*"));
+                        let reg = l
+                            .options
+                            .get("awslogs-region")
+                            .cloned()
+                            .unwrap_or_else(|| region.clone());
+                        out.push(format!(
+                            "arn:{partition}:logs:{reg}:{account}:log-group:{g}:*"
+                        ));
                     }
                 }
             }
@@ -785,7 +948,11 @@ fn infer_resource(ev: &Evidence, action: Option<&str>) -> Option<String> {
 }
 
 fn region_account(ev: &Evidence) -> Option<(String, String)> {
-    let arn = ev.task.task_arn.as_deref().or(ev.task.cluster_arn.as_deref())?;
+    let arn = ev
+        .task
+        .task_arn
+        .as_deref()
+        .or(ev.task.cluster_arn.as_deref())?;
     let parts: Vec<&str> = arn.split(':').collect();
     if parts.len() < 5 {
         return None;
@@ -807,11 +974,20 @@ fn fill_fix(
     let (region, account) = region_account(ev).unzip();
     let td = ev.task_definition.as_ref();
     let log_group = td.and_then(|t| {
-        t.container_definitions.iter().find_map(|c| c.log_configuration.as_ref()?.options.get("awslogs-group").cloned())
+        t.container_definitions.iter().find_map(|c| {
+            c.log_configuration
+                .as_ref()?
+                .options
+                .get("awslogs-group")
+                .cloned()
+        })
     });
-    let image = ev.task.containers.iter().find_map(|c| c.image.clone()).or_else(|| {
-        td.and_then(|t| t.container_definitions.iter().find_map(|c| c.image.clone()))
-    });
+    let image = ev
+        .task
+        .containers
+        .iter()
+        .find_map(|c| c.image.clone())
+        .or_else(|| td.and_then(|t| t.container_definitions.iter().find_map(|c| c.image.clone())));
     let lookup = |name: &str| -> String {
         if let Some(v) = h.captures.get(name) {
             return v.clone();
@@ -826,7 +1002,11 @@ fn fill_fix(
             "region" => region.clone(),
             "account" => account.clone(),
             "task_arn" => ev.task.task_arn.clone(),
-            "cluster" => ev.task.cluster_arn.as_deref().map(|c| c.rsplit('/').next().unwrap_or(c).to_string()),
+            "cluster" => ev
+                .task
+                .cluster_arn
+                .as_deref()
+                .map(|c| c.rsplit('/').next().unwrap_or(c).to_string()),
             "log_group" => log_group.clone(),
             "image" => image.clone(),
             "operation" => f.operation.clone(),
@@ -851,7 +1031,12 @@ fn fill_fix(
             continue;
         }
         match after.find('}') {
-            Some(j) if after[..j].chars().all(|c| c.is_ascii_alphanumeric() || c == '_') && j > 0 => {
+            Some(j)
+                if after[..j]
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_')
+                    && j > 0 =>
+            {
                 out.push_str(&lookup(&after[..j]));
                 rest = &after[j + 1..];
             }
@@ -865,14 +1050,25 @@ fn fill_fix(
     out.replace("}}", "}")
 }
 
-fn verdict_from(ev: &Evidence, top: &Finding, all: &[Finding], rule: &Rule, phase: Phase) -> Verdict {
+fn verdict_from(
+    ev: &Evidence,
+    top: &Finding,
+    all: &[Finding],
+    rule: &Rule,
+    phase: Phase,
+) -> Verdict {
     let mut also = Vec::new();
     for f in all.iter().skip(1) {
-        if f.culprit != top.culprit && (f.category == Category::Iam || top.category == Category::Iam) {
+        if f.culprit != top.culprit
+            && (f.category == Category::Iam || top.category == Category::Iam)
+        {
             let why = if !f.phase_agrees && top.phase_agrees {
                 format!("its signature is not a {} one", phase.name())
             } else if f.priority < top.priority {
-                format!("its rule is less specific (priority {} < {})", f.priority, top.priority)
+                format!(
+                    "its rule is less specific (priority {} < {})",
+                    f.priority, top.priority
+                )
             } else {
                 "the stop reason outranks container reasons and logs".to_string()
             };
@@ -889,11 +1085,27 @@ fn verdict_from(ev: &Evidence, top: &Finding, all: &[Finding], rule: &Rule, phas
         }
     }
     let iam = top.category == Category::Iam;
-    let role_label = top.role_arn.as_deref().map(|a| format!(" `{}`", role_name(a))).unwrap_or_default();
+    let role_label = top
+        .role_arn
+        .as_deref()
+        .map(|a| format!(" `{}`", role_name(a)))
+        .unwrap_or_default();
     let summary = if iam {
-        let actions = if top.permissions.is_empty() { "a permission".to_string() } else { top.permissions.join(", ") };
-        let on = top.resource.as_deref().map(|r| format!(" on {r}")).unwrap_or_default();
-        let layer = top.policy.filter(|p| *p != PolicyLayer::Identity).map(|p| format!(" (denied by the {} policy layer)", p.name())).unwrap_or_default();
+        let actions = match (&top.denied_action, top.permissions.is_empty()) {
+            (Some(a), _) => a.clone(),
+            (None, false) => top.permissions.join(", "),
+            (None, true) => "a permission".to_string(),
+        };
+        let on = top
+            .resource
+            .as_deref()
+            .map(|r| format!(" on {r}"))
+            .unwrap_or_default();
+        let layer = top
+            .policy
+            .filter(|p| *p != PolicyLayer::Identity)
+            .map(|p| format!(" (denied by the {} policy layer)", p.name()))
+            .unwrap_or_default();
         let who = match top.culprit {
             Culprit::Unknown => "An IAM principal outside the task's roles".to_string(),
             c => {
@@ -904,16 +1116,33 @@ fn verdict_from(ev: &Evidence, top: &Finding, all: &[Finding], rule: &Rule, phas
                 d
             }
         };
-        format!("{who}{role_label} is denied {actions}{on}{layer}: {}.", rule.title.trim_end_matches('.'))
+        format!(
+            "{who}{role_label} is denied {actions}{on}{layer}: {}.",
+            rule.title.trim_end_matches('.')
+        )
     } else {
-        format!("Not an IAM problem ({}): {}.", top.category.name(), rule.title.trim_end_matches('.'))
+        format!(
+            "Not an IAM problem ({}): {}.",
+            top.category.name(),
+            rule.title.trim_end_matches('.')
+        )
     };
-    let who_must_act = if iam { Some(top.policy.unwrap_or(PolicyLayer::Identity).who_must_act().to_string()) } else { None };
-    let (iam_policy, terraform) = if iam && top.culprit != Culprit::NotIam && !top.permissions.is_empty() {
-        policy_snippets(top)
+    let who_must_act = if iam {
+        Some(
+            top.policy
+                .unwrap_or(PolicyLayer::Identity)
+                .who_must_act()
+                .to_string(),
+        )
     } else {
-        (None, None)
+        None
     };
+    let (iam_policy, terraform) =
+        if iam && top.culprit != Culprit::NotIam && !top.permissions.is_empty() {
+            policy_snippets(top)
+        } else {
+            (None, None)
+        };
     let _ = ev;
     Verdict {
         culprit: top.culprit,
@@ -921,7 +1150,11 @@ fn verdict_from(ev: &Evidence, top: &Finding, all: &[Finding], rule: &Rule, phas
         role_arn: top.role_arn.clone(),
         permissions: top.permissions.clone(),
         resource: top.resource.clone(),
-        policy: if iam { Some(top.policy.unwrap_or(PolicyLayer::Identity)) } else { top.policy },
+        policy: if iam {
+            Some(top.policy.unwrap_or(PolicyLayer::Identity))
+        } else {
+            top.policy
+        },
         summary,
         fix: top.fix.clone(),
         rule_id: Some(top.rule_id.clone()),
@@ -940,29 +1173,90 @@ fn policy_snippets(top: &Finding) -> (Option<serde_json::Value>, Option<String>)
     let resources: Vec<String> = top
         .resource
         .as_deref()
-        .map(|r| r.split(", ").map(|s| s.trim_matches('"').to_string()).collect())
-        .unwrap_or_else(|| vec!["<resource-arn>".to_string()]);
-    let resource_json = if resources.len() == 1 { serde_json::json!(resources[0]) } else { serde_json::json!(resources) };
+        .map(|r| {
+            r.split(", ")
+                .map(|s| s.trim_matches('"').to_string())
+                .collect()
+        })
+        .unwrap_or_default();
     let actions = &top.permissions;
+    // Each action goes with the resources of its own service; an action whose resource the
+    // evidence does not name (kms:Decrypt for a secret's key) gets a placeholder to fill in.
+    let mut groups: Vec<(Vec<String>, Vec<String>)> = Vec::new();
+    for a in actions {
+        let svc = a.split(':').next().unwrap_or("");
+        let mut res: Vec<String> = resources
+            .iter()
+            .filter(|r| r.as_str() == "*" || r.split(':').nth(2) == Some(svc))
+            .cloned()
+            .collect();
+        if res.is_empty() {
+            res.push(match svc {
+                _ if a == "ecr:GetAuthorizationToken" => "*".into(),
+                "kms" => "<KMS key ARN, only if a customer managed key encrypts it>".into(),
+                _ => format!("<{svc} resource ARN>"),
+            });
+        }
+        match groups.iter_mut().find(|g| g.1 == res) {
+            Some(g) => g.0.push(a.clone()),
+            None => groups.push((vec![a.clone()], res)),
+        }
+    }
+    let one_or_many = |v: &[String]| {
+        if v.len() == 1 {
+            serde_json::json!(v[0])
+        } else {
+            serde_json::json!(v)
+        }
+    };
+    let resource_json = one_or_many(&groups.first().map(|g| g.1.clone()).unwrap_or_default());
     match layer {
         PolicyLayer::Identity | PolicyLayer::PermissionsBoundary => {
-            let stmt = serde_json::json!({
-                "Version": "2012-10-17",
-                "Statement": [{ "Effect": "Allow", "Action": actions, "Resource": resource_json }]
-            });
-            let role = top.role_arn.as_deref().map(role_name).unwrap_or("<role-name>");
+            let statements: Vec<serde_json::Value> = groups
+                .iter()
+                .map(|(acts, res)| serde_json::json!({ "Effect": "Allow", "Action": acts, "Resource": one_or_many(res) }))
+                .collect();
+            let stmt = serde_json::json!({ "Version": "2012-10-17", "Statement": statements });
+            let role = top
+                .role_arn
+                .as_deref()
+                .map(role_name)
+                .unwrap_or("<role-name>");
             let name = format!(
                 "ecsdoctor-{}",
-                actions[0].replace(':', "-").to_ascii_lowercase().chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-').collect::<String>()
+                actions[0]
+                    .replace(':', "-")
+                    .to_ascii_lowercase()
+                    .chars()
+                    .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+                    .collect::<String>()
             );
-            let tf_actions = actions.iter().map(|a| format!("\"{a}\"")).collect::<Vec<_>>().join(", ");
-            let tf_res = if resources.len() == 1 {
-                format!("\"{}\"", resources[0])
-            } else {
-                format!("[{}]", resources.iter().map(|r| format!("\"{r}\"")).collect::<Vec<_>>().join(", "))
+            let quote = |v: &[String]| -> String {
+                if v.len() == 1 {
+                    format!("\"{}\"", v[0])
+                } else {
+                    format!(
+                        "[{}]",
+                        v.iter()
+                            .map(|r| format!("\"{r}\""))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
+                }
             };
+            let tf_statements = groups
+                .iter()
+                .map(|(acts, res)| {
+                    format!(
+                        "{{\n      Effect   = \"Allow\"\n      Action   = [{}]\n      Resource = {}\n    }}",
+                        acts.iter().map(|a| format!("\"{a}\"")).collect::<Vec<_>>().join(", "),
+                        quote(res)
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(", ");
             let tf = format!(
-                "resource \"aws_iam_role_policy\" \"{}\" {{\n  name = \"{name}\"\n  role = \"{role}\"\n  policy = jsonencode({{\n    Version = \"2012-10-17\"\n    Statement = [{{\n      Effect   = \"Allow\"\n      Action   = [{tf_actions}]\n      Resource = {tf_res}\n    }}]\n  }})\n}}",
+                "resource \"aws_iam_role_policy\" \"{}\" {{\n  name = \"{name}\"\n  role = \"{role}\"\n  policy = jsonencode({{\n    Version = \"2012-10-17\"\n    Statement = [{tf_statements}]\n  }})\n}}",
                 name.replace('-', "_")
             );
             (Some(stmt), Some(tf))
@@ -981,7 +1275,12 @@ fn policy_snippets(top: &Finding) -> (Option<serde_json::Value>, Option<String>)
         PolicyLayer::Trust => {
             // A role assuming another (or itself) needs that role's trust policy to name it; ECS
             // itself assuming a task or execution role needs the ecs-tasks service principal.
-            let principal = match (&top.role_arn, actions.iter().any(|a| a.eq_ignore_ascii_case("sts:AssumeRole"))) {
+            let principal = match (
+                &top.role_arn,
+                actions
+                    .iter()
+                    .any(|a| a.eq_ignore_ascii_case("sts:AssumeRole")),
+            ) {
                 (Some(caller), true) => serde_json::json!({ "AWS": caller }),
                 _ => serde_json::json!({ "Service": "ecs-tasks.amazonaws.com" }),
             };

@@ -663,5 +663,12 @@ fn live_endpoint_unreachable() {
         run.context()
     );
     assert!(!err.contains("panicked"), "{}", run.context());
+    let lower = err.to_lowercase();
+    let port = endpoint.rsplit(':').next().unwrap_or_default();
+    assert!(
+        lower.contains("connect") || lower.contains("reach") || err.contains(port),
+        "the error should say the endpoint could not be reached\n{}",
+        run.context()
+    );
     run.assert_trace(3);
 }

@@ -21,8 +21,12 @@ pub fn run(args: &CaptureArgs) -> Outcome {
         pb.finish_and_clear();
     }
     let ev = ev?;
-    let files = crate::source::bundle::write(&ev, &args.out)
-        .map_err(|e| Failure::new(EXIT_BAD_INPUT, format!("{}: cannot write the bundle: {e}", args.out.display())))?;
+    let files = crate::source::bundle::write(&ev, &args.out).map_err(|e| {
+        Failure::new(
+            EXIT_BAD_INPUT,
+            format!("{}: cannot write the bundle: {e}", args.out.display()),
+        )
+    })?;
     for f in files {
         eprintln!("wrote {}", f.display());
     }

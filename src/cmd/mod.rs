@@ -25,25 +25,37 @@ pub struct Failure {
 impl Failure {
     /// A failure with this code.
     pub fn new(code: u8, message: impl Into<String>) -> Failure {
-        Failure { code, message: message.into() }
+        Failure {
+            code,
+            message: message.into(),
+        }
     }
 }
 
 impl From<crate::error::SourceError> for Failure {
     fn from(e: crate::error::SourceError) -> Failure {
-        Failure { code: e.exit_code(), message: e.to_string() }
+        Failure {
+            code: e.exit_code(),
+            message: e.to_string(),
+        }
     }
 }
 
 impl From<crate::rules::RuleErrors> for Failure {
     fn from(e: crate::rules::RuleErrors) -> Failure {
-        Failure { code: crate::error::EXIT_BAD_INPUT, message: format!("invalid rules:\n  {e}") }
+        Failure {
+            code: crate::error::EXIT_BAD_INPUT,
+            message: format!("invalid rules:\n  {e}"),
+        }
     }
 }
 
 impl From<std::io::Error> for Failure {
     fn from(e: std::io::Error) -> Failure {
-        Failure { code: crate::error::EXIT_BAD_INPUT, message: e.to_string() }
+        Failure {
+            code: crate::error::EXIT_BAD_INPUT,
+            message: e.to_string(),
+        }
     }
 }
 
@@ -69,23 +81,41 @@ pub fn load_rules(extra: &[PathBuf]) -> Result<Matcher, Failure> {
 
 /// Engine options from output flags.
 pub fn engine_options(o: &OutputArgs) -> Options {
-    Options { redact: RedactOptions { secrets: !o.no_redact, accounts: o.redact_accounts } }
+    Options {
+        redact: RedactOptions {
+            secrets: !o.no_redact,
+            accounts: o.redact_accounts,
+        },
+    }
 }
 
 /// Render options from output flags and the color decision.
 pub fn render_options(o: &OutputArgs, color: bool) -> RenderOptions {
-    RenderOptions { styles: if color { Styles::colored() } else { Styles::default() }, max_evidence: o.max_evidence }
+    RenderOptions {
+        styles: if color {
+            Styles::colored()
+        } else {
+            Styles::default()
+        },
+        max_evidence: o.max_evidence,
+    }
 }
 
 /// AWS options from flags.
 pub fn aws_options(a: &AwsArgs) -> Result<AwsOptions, Failure> {
     if let Some(e) = &a.endpoint_url {
         if !(e.starts_with("http://") || e.starts_with("https://")) {
-            return Err(Failure::new(crate::error::EXIT_BAD_INPUT, format!("--endpoint-url `{e}` is not an http:// or https:// URL")));
+            return Err(Failure::new(
+                crate::error::EXIT_BAD_INPUT,
+                format!("--endpoint-url `{e}` is not an http:// or https:// URL"),
+            ));
         }
     }
     if a.timeout == 0 {
-        return Err(Failure::new(crate::error::EXIT_BAD_INPUT, "--timeout must be at least 1 second"));
+        return Err(Failure::new(
+            crate::error::EXIT_BAD_INPUT,
+            "--timeout must be at least 1 second",
+        ));
     }
     Ok(AwsOptions {
         profile: a.profile.clone().filter(|p| !p.is_empty()),
@@ -93,9 +123,15 @@ pub fn aws_options(a: &AwsArgs) -> Result<AwsOptions, Failure> {
         endpoint_url: a.endpoint_url.clone(),
         cluster: a.cluster.clone(),
         log_lines: a.log_lines,
-        cache_dir: if a.no_cache { None } else { a.cache_dir.clone().or_else(default_cache_dir) },
+        cache_dir: if a.no_cache {
+            None
+        } else {
+            a.cache_dir.clone().or_else(default_cache_dir)
+        },
         timeout: std::time::Duration::from_secs(a.timeout),
-        trace: std::env::var_os("ECSDOCTOR_API_TRACE").filter(|v| !v.is_empty()).map(PathBuf::from),
+        trace: std::env::var_os("ECSDOCTOR_API_TRACE")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from),
     })
 }
 
@@ -105,7 +141,12 @@ pub fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
         .worker_threads(2)
         .enable_all()
         .build()
-        .map_err(|e| Failure::new(crate::error::EXIT_AWS, format!("cannot start the async runtime: {e}")))
+        .map_err(|e| {
+            Failure::new(
+                crate::error::EXIT_AWS,
+                format!("cannot start the async runtime: {e}"),
+            )
+        })
 }
 
 /// A spinner on stderr while fetching, only when stderr is a terminal.
@@ -124,5 +165,18 @@ pub fn spinner(message: &str) -> Option<indicatif::ProgressBar> {
 pub fn with_stdout(f: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) -> Result<(), Failure> {
     let stdout = std::io::stdout();
     let mut lock = stdout.lock();
-    f(&mut lock).and_then(|_| lock.flush()).map_err(|e| Failure { code: if e.kind() == std::io::ErrorKind::BrokenPipe { 0 } else { 2 }, message: if e.kind() == std::io::ErrorKind::BrokenPipe { String::new() } else { format!("cannot write output: {e}") } })
+    f(&mut lock)
+        .and_then(|_| lock.flush())
+        .map_err(|e| Failure {
+            code: if e.kind() == std::io::ErrorKind::BrokenPipe {
+                0
+            } else {
+                2
+            },
+            message: if e.kind() == std::io::ErrorKind::BrokenPipe {
+                String::new()
+            } else {
+                format!("cannot write output: {e}")
+            },
+        })
 }

@@ -18,7 +18,12 @@ pub fn diagnosis(d: &Diagnosis, o: &RenderOptions, w: &mut dyn Write) -> io::Res
         Culprit::Unknown if v.category == Category::Unknown => "Inconclusive".to_string(),
         c => format!("IAM: {}", c.describe()),
     };
-    writeln!(w, "**ecsdoctor — {}:** {}", tag, markdown_inline(&v.summary))?;
+    writeln!(
+        w,
+        "**ecsdoctor — {}:** {}",
+        tag,
+        markdown_inline(&v.summary)
+    )?;
     writeln!(w)?;
     if let Some(t) = &d.task_arn {
         writeln!(w, "- **Task:** `{}`", markdown_code(t))?;
@@ -26,14 +31,25 @@ pub fn diagnosis(d: &Diagnosis, o: &RenderOptions, w: &mut dyn Write) -> io::Res
     let signals = if d.phase_signals.is_empty() {
         String::new()
     } else {
-        format!(" — {}", d.phase_signals.iter().map(|s| markdown_inline(s)).collect::<Vec<_>>().join("; "))
+        format!(
+            " — {}",
+            d.phase_signals
+                .iter()
+                .map(|s| markdown_inline(s))
+                .collect::<Vec<_>>()
+                .join("; ")
+        )
     };
     writeln!(w, "- **Phase:** {}{signals}", d.phase.name())?;
     if let Some(r) = &v.role_arn {
         writeln!(w, "- **Principal:** `{}`", markdown_code(r))?;
     }
     if !v.permissions.is_empty() {
-        let acts: Vec<String> = v.permissions.iter().map(|p| format!("`{}`", markdown_code(p))).collect();
+        let acts: Vec<String> = v
+            .permissions
+            .iter()
+            .map(|p| format!("`{}`", markdown_code(p)))
+            .collect();
         writeln!(w, "- **Actions:** {}", acts.join(", "))?;
     }
     if let Some(r) = &v.resource {
@@ -46,7 +62,15 @@ pub fn diagnosis(d: &Diagnosis, o: &RenderOptions, w: &mut dyn Write) -> io::Res
         writeln!(w, "- **Who acts:** {}", markdown_inline(who))?;
     }
     writeln!(w)?;
-    writeln!(w, "**Fix:** {}", v.fix.lines().map(markdown_inline).collect::<Vec<_>>().join(" "))?;
+    writeln!(
+        w,
+        "**Fix:** {}",
+        v.fix
+            .lines()
+            .map(markdown_inline)
+            .collect::<Vec<_>>()
+            .join(" ")
+    )?;
     if let Some(p) = &v.iam_policy {
         let text = serde_json::to_string_pretty(p).map_err(io::Error::other)?;
         writeln!(w)?;
@@ -60,8 +84,17 @@ pub fn diagnosis(d: &Diagnosis, o: &RenderOptions, w: &mut dyn Write) -> io::Res
         writeln!(w)?;
         writeln!(w, "**Evidence:**")?;
         writeln!(w, "```")?;
+        let mut shown = std::collections::BTreeSet::new();
         for f in d.findings.iter().take(o.max_evidence.max(1)) {
-            writeln!(w, "[{}] {}", markdown_code(&f.source), markdown_code(&f.evidence))?;
+            // Two rules matching one line quote it once.
+            if shown.insert((&f.source, &f.evidence)) {
+                writeln!(
+                    w,
+                    "[{}] {}",
+                    markdown_code(&f.source),
+                    markdown_code(&f.evidence)
+                )?;
+            }
         }
         writeln!(w, "```")?;
     }

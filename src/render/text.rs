@@ -23,7 +23,12 @@ pub fn diagnosis(d: &Diagnosis, o: &RenderOptions, w: &mut dyn Write) -> io::Res
         Culprit::Unknown if v.category == Category::Unknown => "INCONCLUSIVE".to_string(),
         c => c.name().to_ascii_uppercase(),
     };
-    writeln!(w, "{} {}", tag.style(tag_style), v.summary.style(s.headline))?;
+    writeln!(
+        w,
+        "{} {}",
+        tag.style(tag_style),
+        v.summary.style(s.headline)
+    )?;
     if let Some(t) = &d.task_arn {
         writeln!(w, "{} {t}", "task:".style(s.label))?;
     }
@@ -45,7 +50,11 @@ pub fn diagnosis(d: &Diagnosis, o: &RenderOptions, w: &mut dyn Write) -> io::Res
         "{} {}{}",
         "phase:".style(s.label),
         d.phase.name(),
-        if d.phase_signals.is_empty() { String::new() } else { format!(" ({})", d.phase_signals.join("; ")) }
+        if d.phase_signals.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", d.phase_signals.join("; "))
+        }
     )?;
     if d.roles.execution_role_arn.is_some() || d.roles.task_role_arn.is_some() {
         writeln!(
@@ -61,13 +70,33 @@ pub fn diagnosis(d: &Diagnosis, o: &RenderOptions, w: &mut dyn Write) -> io::Res
         writeln!(w)?;
         writeln!(w, "{}", "Why we think so".style(s.headline))?;
         for f in d.findings.iter().take(o.max_evidence.max(1)) {
-            let times = if f.count > 1 { format!(" (x{})", f.count) } else { String::new() };
-            writeln!(w, "  {} {}{times}  {}", "•".style(s.dim), f.rule_id.style(s.code), f.source.style(s.dim))?;
+            let times = if f.count > 1 {
+                format!(" (x{})", f.count)
+            } else {
+                String::new()
+            };
+            writeln!(
+                w,
+                "  {} {}{times}  {}",
+                "•".style(s.dim),
+                f.rule_id.style(s.code),
+                f.source.style(s.dim)
+            )?;
             writeln!(w, "    {}", f.evidence)?;
-            writeln!(w, "    {} {} — {}", "→".style(s.dim), f.culprit.describe(), f.reason)?;
+            writeln!(
+                w,
+                "    {} {} — {}",
+                "→".style(s.dim),
+                f.culprit.describe(),
+                f.reason
+            )?;
         }
         if d.findings.len() > o.max_evidence.max(1) {
-            writeln!(w, "  {} more finding(s); --format json lists all", d.findings.len() - o.max_evidence.max(1))?;
+            writeln!(
+                w,
+                "  {} more finding(s); --format json lists all",
+                d.findings.len() - o.max_evidence.max(1)
+            )?;
         }
     }
 
@@ -77,7 +106,12 @@ pub fn diagnosis(d: &Diagnosis, o: &RenderOptions, w: &mut dyn Write) -> io::Res
         writeln!(w, "  {} {r}", "principal:".style(s.label))?;
     }
     if !v.permissions.is_empty() {
-        writeln!(w, "  {} {}", "actions:".style(s.label), v.permissions.join(", "))?;
+        writeln!(
+            w,
+            "  {} {}",
+            "actions:".style(s.label),
+            v.permissions.join(", ")
+        )?;
     }
     if let Some(r) = &v.resource {
         writeln!(w, "  {} {r}", "resource:".style(s.label))?;

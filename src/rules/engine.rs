@@ -39,7 +39,10 @@ impl Matcher {
         for r in &catalogue.rules {
             match compile_pattern(&r.pattern) {
                 Ok(re) => regexes.push(re),
-                Err(e) => errors.push(rule_error(r, format!("`pattern` is not a valid regex: {e}"))),
+                Err(e) => errors.push(rule_error(
+                    r,
+                    format!("`pattern` is not a valid regex: {e}"),
+                )),
             }
         }
         if !errors.is_empty() {
@@ -47,8 +50,13 @@ impl Matcher {
         }
         let mut sets = Vec::new();
         for field in Field::ALL {
-            let idx: Vec<usize> =
-                catalogue.rules.iter().enumerate().filter(|(_, r)| r.look_in.contains(&field)).map(|(i, _)| i).collect();
+            let idx: Vec<usize> = catalogue
+                .rules
+                .iter()
+                .enumerate()
+                .filter(|(_, r)| r.look_in.contains(&field))
+                .map(|(i, _)| i)
+                .collect();
             let set = RegexSetBuilder::new(idx.iter().map(|&i| &catalogue.rules[i].pattern))
                 .case_insensitive(true)
                 .size_limit(SET_SIZE_LIMIT)
@@ -59,16 +67,26 @@ impl Matcher {
                         path: "(all rules)".into(),
                         line: None,
                         rule_id: None,
-                        message: format!("the rules looking in `{}` are too large to compile together: {e}", field.name()),
+                        message: format!(
+                            "the rules looking in `{}` are too large to compile together: {e}",
+                            field.name()
+                        ),
                     }])
                 })?;
             sets.push((field, set, idx));
         }
-        Ok(Matcher { catalogue, regexes, sets })
+        Ok(Matcher {
+            catalogue,
+            regexes,
+            sets,
+        })
     }
 
     /// Loads and compiles built-in and user rules.
-    pub fn load(include_builtin: bool, user_paths: &[std::path::PathBuf]) -> Result<Matcher, RuleErrors> {
+    pub fn load(
+        include_builtin: bool,
+        user_paths: &[std::path::PathBuf],
+    ) -> Result<Matcher, RuleErrors> {
         Matcher::new(Catalogue::load(include_builtin, user_paths)?)
     }
 
@@ -97,7 +115,10 @@ impl Matcher {
         if !matched.matched_any() {
             return Vec::new();
         }
-        matched.iter().filter_map(|k| self.captures_of(idx[k], text)).collect()
+        matched
+            .iter()
+            .filter_map(|k| self.captures_of(idx[k], text))
+            .collect()
     }
 
     /// Runs one rule's own regex (ignoring `look_in`); used by the example runner and `explain`.
@@ -110,11 +131,23 @@ impl Matcher {
                 captures.insert(name.to_string(), m.as_str().to_string());
             }
         }
-        let matched = caps.get(0).map(|m| m.as_str().to_string()).unwrap_or_default();
-        Some(Hit { rule, captures, matched })
+        let matched = caps
+            .get(0)
+            .map(|m| m.as_str().to_string())
+            .unwrap_or_default();
+        Some(Hit {
+            rule,
+            captures,
+            matched,
+        })
     }
 }
 
 fn rule_error(r: &Rule, message: String) -> RuleFileError {
-    RuleFileError { path: r.origin.path.clone(), line: Some(r.origin.line), rule_id: Some(r.id.clone()), message }
+    RuleFileError {
+        path: r.origin.path.clone(),
+        line: Some(r.origin.line),
+        rule_id: Some(r.id.clone()),
+        message,
+    }
 }

@@ -16,16 +16,43 @@ use crate::evidence::Field;
 
 /// The built-in rule files, compiled into the binary. One file per failure family.
 pub const BUILTIN_FILES: &[(&str, &str)] = &[
-    ("rules/image-pull.toml", include_str!("../../rules/image-pull.toml")),
-    ("rules/secrets.toml", include_str!("../../rules/secrets.toml")),
-    ("rules/logging.toml", include_str!("../../rules/logging.toml")),
-    ("rules/networking.toml", include_str!("../../rules/networking.toml")),
-    ("rules/platform.toml", include_str!("../../rules/platform.toml")),
-    ("rules/resources.toml", include_str!("../../rules/resources.toml")),
-    ("rules/integrations.toml", include_str!("../../rules/integrations.toml")),
-    ("rules/app-sdk.toml", include_str!("../../rules/app-sdk.toml")),
+    (
+        "rules/image-pull.toml",
+        include_str!("../../rules/image-pull.toml"),
+    ),
+    (
+        "rules/secrets.toml",
+        include_str!("../../rules/secrets.toml"),
+    ),
+    (
+        "rules/logging.toml",
+        include_str!("../../rules/logging.toml"),
+    ),
+    (
+        "rules/networking.toml",
+        include_str!("../../rules/networking.toml"),
+    ),
+    (
+        "rules/platform.toml",
+        include_str!("../../rules/platform.toml"),
+    ),
+    (
+        "rules/resources.toml",
+        include_str!("../../rules/resources.toml"),
+    ),
+    (
+        "rules/integrations.toml",
+        include_str!("../../rules/integrations.toml"),
+    ),
+    (
+        "rules/app-sdk.toml",
+        include_str!("../../rules/app-sdk.toml"),
+    ),
     ("rules/app.toml", include_str!("../../rules/app.toml")),
-    ("rules/operations.toml", include_str!("../../rules/operations.toml")),
+    (
+        "rules/operations.toml",
+        include_str!("../../rules/operations.toml"),
+    ),
 ];
 
 /// Who a rule says must act. `ByPhase` leaves it to the engine (named principal, then phase).
@@ -313,7 +340,10 @@ impl Operations {
             return Some(p.clone());
         }
         let squashed: String = key.chars().filter(|c| c.is_ascii_alphanumeric()).collect();
-        let stripped = squashed.strip_prefix("amazon").or_else(|| squashed.strip_prefix("aws")).unwrap_or(&squashed);
+        let stripped = squashed
+            .strip_prefix("amazon")
+            .or_else(|| squashed.strip_prefix("aws"))
+            .unwrap_or(&squashed);
         self.services
             .get(stripped)
             .or_else(|| self.services.get(&squashed))
@@ -383,8 +413,21 @@ pub struct Catalogue {
 
 /// The placeholders `fix` may use besides the pattern's own named groups.
 pub const STANDARD_PLACEHOLDERS: &[&str] = &[
-    "role_arn", "role_name", "resource", "action", "principal", "region", "account", "task_arn", "cluster", "log_group",
-    "image", "operation", "service", "permissions", "secret",
+    "role_arn",
+    "role_name",
+    "resource",
+    "action",
+    "principal",
+    "region",
+    "account",
+    "task_arn",
+    "cluster",
+    "log_group",
+    "image",
+    "operation",
+    "service",
+    "permissions",
+    "secret",
 ];
 
 impl Catalogue {
@@ -400,7 +443,9 @@ impl Catalogue {
         for p in user_paths {
             for file in expand_path(p, &mut errors) {
                 match read_rule_file(&file) {
-                    Ok(text) => cat.add_text(&file.display().to_string(), &text, false, &mut errors),
+                    Ok(text) => {
+                        cat.add_text(&file.display().to_string(), &text, false, &mut errors)
+                    }
                     Err(e) => errors.push(e),
                 }
             }
@@ -449,7 +494,9 @@ impl Catalogue {
                     path: path.into(),
                     line: None,
                     rule_id: None,
-                    message: format!("operation `{k}` maps to `{v}`, expected an IAM action like `s3:GetObject`"),
+                    message: format!(
+                        "operation `{k}` maps to `{v}`, expected an IAM action like `s3:GetObject`"
+                    ),
                 });
             }
             self.operations.operations.insert(k, v);
@@ -457,7 +504,11 @@ impl Catalogue {
         for r in raw.rules {
             let line = line_of(text, r.id.span().start);
             let pattern_line = line_of(text, r.pattern.span().start);
-            let origin = Origin { path: path.into(), line, builtin };
+            let origin = Origin {
+                path: path.into(),
+                line,
+                builtin,
+            };
             if let Some(rule) = validate(r, origin, pattern_line, builtin, errors) {
                 if let Some(prev) = self.rules.iter().find(|x| x.id == rule.id) {
                     errors.push(RuleFileError {
@@ -483,10 +534,18 @@ impl Catalogue {
 }
 
 fn read_rule_file(path: &Path) -> Result<String, RuleFileError> {
-    let err = |message: String| RuleFileError { path: path.display().to_string(), line: None, rule_id: None, message };
+    let err = |message: String| RuleFileError {
+        path: path.display().to_string(),
+        line: None,
+        rule_id: None,
+        message,
+    };
     let meta = std::fs::metadata(path).map_err(|e| err(format!("cannot read rule file: {e}")))?;
     if meta.len() > MAX_RULE_FILE_BYTES {
-        return Err(err(format!("rule file is {} bytes, more than the {MAX_RULE_FILE_BYTES} allowed", meta.len())));
+        return Err(err(format!(
+            "rule file is {} bytes, more than the {MAX_RULE_FILE_BYTES} allowed",
+            meta.len()
+        )));
     }
     let bytes = std::fs::read(path).map_err(|e| err(format!("cannot read rule file: {e}")))?;
     String::from_utf8(bytes).map_err(|_| err("rule file is not UTF-8 text".into()))
@@ -520,7 +579,11 @@ fn expand_path(p: &Path, errors: &mut Vec<RuleFileError>) -> Vec<PathBuf> {
 
 /// 1-based line number of a byte offset.
 pub fn line_of(text: &str, offset: usize) -> usize {
-    text.as_bytes()[..offset.min(text.len())].iter().filter(|&&b| b == b'\n').count() + 1
+    text.as_bytes()[..offset.min(text.len())]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
 }
 
 /// `svc:Action` (wildcards allowed).
@@ -528,14 +591,19 @@ pub fn is_action(s: &str) -> bool {
     let mut parts = s.splitn(2, ':');
     let (svc, act) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
     !svc.is_empty()
-        && svc.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && svc
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
         && !act.is_empty()
         && act.chars().all(|c| c.is_ascii_alphanumeric() || c == '*')
 }
 
 fn is_valid_id(id: &str) -> bool {
     let ok_chars = id.split('-').all(|part| {
-        !part.is_empty() && part.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        !part.is_empty()
+            && part
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
     });
     ok_chars && id.starts_with(|c: char| c.is_ascii_lowercase())
 }
@@ -566,32 +634,58 @@ fn validate(
     let id = r.id.get_ref().clone();
     let start = errors.len();
     let mut err = |line: usize, message: String| {
-        errors.push(RuleFileError { path: origin.path.clone(), line: Some(line), rule_id: Some(id.clone()), message })
+        errors.push(RuleFileError {
+            path: origin.path.clone(),
+            line: Some(line),
+            rule_id: Some(id.clone()),
+            message,
+        })
     };
     if !is_valid_id(&id) {
-        err(origin.line, "id must be kebab-case (`^[a-z][a-z0-9]*(-[a-z0-9]+)*$`)".into());
+        err(
+            origin.line,
+            "id must be kebab-case (`^[a-z][a-z0-9]*(-[a-z0-9]+)*$`)".into(),
+        );
     }
     if let Some(p) = FORBIDDEN_ID_PREFIXES.iter().find(|p| id.starts_with(**p)) {
-        err(origin.line, format!("id must name the failure, not the fix (it starts with `{p}`)"));
+        err(
+            origin.line,
+            format!("id must name the failure, not the fix (it starts with `{p}`)"),
+        );
     }
     if r.title.trim().is_empty() {
         err(origin.line, "`title` is empty".into());
     }
     if r.look_in.is_empty() {
-        err(origin.line, "`look_in` is empty: name at least one field".into());
+        err(
+            origin.line,
+            "`look_in` is empty: name at least one field".into(),
+        );
     }
     let compiled = match compile_pattern(r.pattern.get_ref()) {
         Ok(re) => Some(re),
         Err(e) => {
             let msg = e.to_string();
-            let first = msg.lines().filter(|l| !l.trim().is_empty()).last().unwrap_or("invalid").trim().to_string();
-            err(pattern_line, format!("`pattern` is not a valid regex: {first}"));
+            let first = msg
+                .lines()
+                .filter(|l| !l.trim().is_empty())
+                .last()
+                .unwrap_or("invalid")
+                .trim()
+                .to_string();
+            err(
+                pattern_line,
+                format!("`pattern` is not a valid regex: {first}"),
+            );
             None
         }
     };
     for p in &r.permissions {
         if !is_action(p) {
-            err(origin.line, format!("permission `{p}` is not an IAM action like `s3:GetObject`"));
+            err(
+                origin.line,
+                format!("permission `{p}` is not an IAM action like `s3:GetObject`"),
+            );
         }
     }
     if r.priority.is_some_and(|p| p > 100) {
@@ -612,7 +706,10 @@ fn validate(
         err(origin.line, "needs at least one `examples.match`".into());
     }
     if r.examples.no_match.is_empty() {
-        err(origin.line, "needs at least one `examples.no_match` (a look-alike it must not match)".into());
+        err(
+            origin.line,
+            "needs at least one `examples.no_match` (a look-alike it must not match)".into(),
+        );
     }
     if r.docs.is_empty() {
         err(origin.line, "needs at least one `docs` link".into());
@@ -622,7 +719,10 @@ fn validate(
             err(origin.line, "`explain` is empty".into());
         }
         if r.sources.is_empty() {
-            err(origin.line, "built-in rules need `sources`: where the examples were quoted from".into());
+            err(
+                origin.line,
+                "built-in rules need `sources`: where the examples were quoted from".into(),
+            );
         }
     }
     for url in r.docs.iter().chain(&r.sources) {
@@ -724,24 +824,33 @@ no_match = ["allowed"]
     fn an_unknown_field_is_an_error_with_a_line() {
         let text = GOOD.replace("title = \"t\"", "title = \"t\"\nseverity = \"high\"");
         let s = load_user(&text).expect_err("unknown field").to_string();
-        assert!(s.contains("mine.toml:5") && s.contains("unknown field `severity`"), "{s}");
+        assert!(
+            s.contains("mine.toml:5") && s.contains("unknown field `severity`"),
+            "{s}"
+        );
     }
 
     #[test]
     fn an_unknown_placeholder_is_an_error() {
-        let s = load_user(&GOOD.replace("{thing}", "{nope}")).expect_err("placeholder").to_string();
+        let s = load_user(&GOOD.replace("{thing}", "{nope}"))
+            .expect_err("placeholder")
+            .to_string();
         assert!(s.contains("{nope}"), "{s}");
     }
 
     #[test]
     fn ids_named_after_the_fix_are_rejected() {
-        let s = load_user(&GOOD.replace("my-denial", "add-permission")).expect_err("id").to_string();
+        let s = load_user(&GOOD.replace("my-denial", "add-permission"))
+            .expect_err("id")
+            .to_string();
         assert!(s.contains("not the fix"), "{s}");
     }
 
     #[test]
     fn missing_examples_are_rejected() {
-        let s = load_user(&GOOD.replace("no_match = [\"allowed\"]", "")).expect_err("no_match").to_string();
+        let s = load_user(&GOOD.replace("no_match = [\"allowed\"]", ""))
+            .expect_err("no_match")
+            .to_string();
         assert!(s.contains("no_match"), "{s}");
     }
 
@@ -763,7 +872,9 @@ no_match = ["allowed"]
         let dir = tempfile::tempdir().expect("tempdir");
         let p = dir.path().join("d.toml");
         std::fs::write(&p, "disable = [\"no-such-rule\"]\n").expect("write");
-        let s = Catalogue::load(true, &[p]).expect_err("unknown id").to_string();
+        let s = Catalogue::load(true, &[p])
+            .expect_err("unknown id")
+            .to_string();
         assert!(s.contains("no-such-rule"), "{s}");
     }
 
@@ -778,13 +889,31 @@ no_match = ["allowed"]
     fn operations_map_service_and_operation_to_an_action() {
         let mut ops = Operations::default();
         ops.services.insert("s3".into(), "s3".into());
-        ops.services.insert("secretsmanager".into(), "secretsmanager".into());
-        ops.operations.insert("ListObjectsV2".into(), "s3:ListBucket".into());
-        assert_eq!(ops.action_for(Some("S3"), "ListObjectsV2").as_deref(), Some("s3:ListBucket"));
-        assert_eq!(ops.action_for(Some("S3"), "PutObject").as_deref(), Some("s3:PutObject"));
-        assert_eq!(ops.action_for(Some("Secrets Manager"), "GetSecretValue").as_deref(), Some("secretsmanager:GetSecretValue"));
-        assert_eq!(ops.action_for(None, "ListObjectsV2").as_deref(), Some("s3:ListBucket"));
+        ops.services
+            .insert("secretsmanager".into(), "secretsmanager".into());
+        ops.operations
+            .insert("ListObjectsV2".into(), "s3:ListBucket".into());
+        assert_eq!(
+            ops.action_for(Some("S3"), "ListObjectsV2").as_deref(),
+            Some("s3:ListBucket")
+        );
+        assert_eq!(
+            ops.action_for(Some("S3"), "PutObject").as_deref(),
+            Some("s3:PutObject")
+        );
+        assert_eq!(
+            ops.action_for(Some("Secrets Manager"), "GetSecretValue")
+                .as_deref(),
+            Some("secretsmanager:GetSecretValue")
+        );
+        assert_eq!(
+            ops.action_for(None, "ListObjectsV2").as_deref(),
+            Some("s3:ListBucket")
+        );
         assert_eq!(ops.action_for(None, "Frobnicate"), None);
-        assert_eq!(ops.action_for(Some("DynamoDB"), "UpdateItem").as_deref(), Some("dynamodb:UpdateItem"));
+        assert_eq!(
+            ops.action_for(Some("DynamoDB"), "UpdateItem").as_deref(),
+            Some("dynamodb:UpdateItem")
+        );
     }
 }

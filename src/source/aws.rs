@@ -30,13 +30,18 @@ use super::{EvidenceSource, Limits};
 use crate::arn::TaskRef;
 use crate::error::SourceError;
 use crate::evidence::{
-    Container, ContainerDefinition, EnvironmentFile, Evidence, LogConfiguration, LogLine, RepositoryCredentials, Secret,
-    Task, TaskDefinition, Timestamp,
+    Container, ContainerDefinition, EnvironmentFile, Evidence, LogConfiguration, LogLine,
+    RepositoryCredentials, Secret, Task, TaskDefinition, Timestamp,
 };
 
 /// The only operations ecsdoctor may send. Everything is read-only.
-pub const ALLOWED_OPERATIONS: &[&str] =
-    &["DescribeTasks", "DescribeTaskDefinition", "GetLogEvents", "FilterLogEvents", "ListTasks"];
+pub const ALLOWED_OPERATIONS: &[&str] = &[
+    "DescribeTasks",
+    "DescribeTaskDefinition",
+    "GetLogEvents",
+    "FilterLogEvents",
+    "ListTasks",
+];
 
 /// Terms that find denials anywhere in a task's log, even far from its last lines.
 /// CloudWatch filter syntax: `?term` is OR; quoted terms are phrases; matching is case-sensitive.
@@ -66,8 +71,20 @@ pub struct Tracer {
 impl Tracer {
     /// A tracer writing to `path` (JSON lines), if any.
     pub fn new(path: Option<&std::path::Path>) -> Tracer {
-        let file = path.and_then(|p| std::fs::OpenOptions::new().create(true).append(true).open(p).ok()).map(Mutex::new);
-        Tracer { round: AtomicUsize::new(0), file, calls: Mutex::new(Vec::new()) }
+        let file = path
+            .and_then(|p| {
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(p)
+                    .ok()
+            })
+            .map(Mutex::new);
+        Tracer {
+            round: AtomicUsize::new(0),
+            file,
+            calls: Mutex::new(Vec::new()),
+        }
     }
 
     /// Starts the next sequential round of calls.
@@ -104,7 +121,9 @@ impl Intercept for Guard {
             None => return Err("ecsdoctor refused an AWS call it could not identify".into()),
         };
         if !ALLOWED_OPERATIONS.contains(&op.as_str()) {
-            return Err(format!("ecsdoctor is read-only and refused to send {service}:{op}").into());
+            return Err(
+                format!("ecsdoctor is read-only and refused to send {service}:{op}").into(),
+            );
         }
         let round = self.0.round.load(Ordering::SeqCst);
         if let Ok(mut c) = self.0.calls.lock() {
@@ -112,7 +131,11 @@ impl Intercept for Guard {
         }
         if let Some(f) = &self.0.file {
             if let Ok(mut f) = f.lock() {
-                let svc = if service.eq_ignore_ascii_case("cloudwatch logs") { "logs".to_string() } else { service.to_ascii_lowercase() };
+                let svc = if service.eq_ignore_ascii_case("cloudwatch logs") {
+                    "logs".to_string()
+                } else {
+                    service.to_ascii_lowercase()
+                };
                 let line = serde_json::json!({ "round": round, "service": svc, "operation": op });
                 let _ = writeln!(f, "{line}");
             }
@@ -156,7 +179,9 @@ impl Clients {
             SourceError::BadInput("no AWS region: pass --region, use a full task ARN, or set AWS_REGION / a profile region".into())
         })?;
         let tracer = Arc::new(Tracer::new(opts.trace.as_deref()));
-        let ecs_conf = ecs::config::Builder::from(&base).interceptor(Guard(tracer.clone())).build();
+        let ecs_conf = ecs::config::Builder::from(&base)
+            .interceptor(Guard(tracer.clone()))
+            .build();
         Ok(Clients {
             ecs: ecs::Client::from_conf(ecs_conf),
             base,
@@ -196,14 +221,20 @@ pub struct AwsSource {
 impl AwsSource {
     /// A source with these options.
     pub fn new(opts: AwsOptions, limits: Limits) -> AwsSource {
-        AwsSource { opts, limits, tracer: Arc::new(Mutex::new(None)) }
+        AwsSource {
+            opts,
+            limits,
+            tracer: Arc::new(Mutex::new(None)),
+        }
     }
 }
 
 impl EvidenceSource for AwsSource {
     async fn evidence(&self, task: Option<&TaskRef>) -> Result<Evidence, SourceError> {
         let Some(task) = task else {
-            return Err(SourceError::BadInput("name the task to diagnose: a task ARN, or a task id with --cluster".into()));
+            return Err(SourceError::BadInput(
+                "name the task to diagnose: a task ARN, or a task id with --cluster".into(),
+            ));
         };
         let secs = self.opts.timeout.as_secs().max(1);
         let work = async {
@@ -222,11 +253,19 @@ impl EvidenceSource for AwsSource {
 
 /// The cluster to ask: the ARN's, else `--cluster`, else `default`.
 pub fn cluster_of(task: &TaskRef, opts: &AwsOptions) -> String {
-    task.cluster.clone().or_else(|| opts.cluster.clone()).unwrap_or_else(|| "default".to_string())
+    task.cluster
+        .clone()
+        .or_else(|| opts.cluster.clone())
+        .unwrap_or_else(|| "default".to_string())
 }
 
 /// Fetches the evidence for one task.
-pub async fn fetch(clients: &Clients, task: &TaskRef, opts: &AwsOptions, limits: &Limits) -> Result<Evidence, SourceError> {
+pub async fn fetch(
+    clients: &Clients,
+    task: &TaskRef,
+    opts: &AwsOptions,
+    limits: &Limits,
+) -> Result<Evidence, SourceError> {
     let cluster = cluster_of(task, opts);
     let task_key = task.arn.clone().unwrap_or_else(|| task.id.clone());
     clients.tracer.next_round();
@@ -239,16 +278,28 @@ pub async fn fetch(clients: &Clients, task: &TaskRef, opts: &AwsOptions, limits:
         .await
         .map_err(|e| map_err("ecs:DescribeTasks", e, &cluster, &clients.region, opts))?;
     let Some(t) = out.tasks().first() else {
-        return Err(SourceError::TaskNotFound { task: task_key, cluster });
+        return Err(SourceError::TaskNotFound {
+            task: task_key,
+            cluster,
+        });
     };
-    let mut ev = Evidence { task: map_task(t), ..Evidence::default() };
+    let mut ev = Evidence {
+        task: map_task(t),
+        ..Evidence::default()
+    };
     let mut notes = Vec::new();
     if let Some(td_arn) = ev.task.task_definition_arn.clone() {
         ev.task_definition = match read_cache(opts, &td_arn) {
             Some(td) => Some(td),
             None => {
                 clients.tracer.next_round();
-                match clients.ecs.describe_task_definition().task_definition(&td_arn).send().await {
+                match clients
+                    .ecs
+                    .describe_task_definition()
+                    .task_definition(&td_arn)
+                    .send()
+                    .await
+                {
                     Ok(o) => {
                         let td = o.task_definition().map(map_task_definition);
                         if let Some(td) = &td {
@@ -257,11 +308,22 @@ pub async fn fetch(clients: &Clients, task: &TaskRef, opts: &AwsOptions, limits:
                         td
                     }
                     Err(e) => {
-                        let err = map_err("ecs:DescribeTaskDefinition", e, &cluster, &clients.region, opts);
-                        if matches!(err, SourceError::Credentials(_) | SourceError::Unreachable(_)) {
+                        let err = map_err(
+                            "ecs:DescribeTaskDefinition",
+                            e,
+                            &cluster,
+                            &clients.region,
+                            opts,
+                        );
+                        if matches!(
+                            err,
+                            SourceError::Credentials(_) | SourceError::Unreachable(_)
+                        ) {
                             return Err(err);
                         }
-                        notes.push(format!("could not read task definition {td_arn}: {err}; role names unknown"));
+                        notes.push(format!(
+                            "could not read task definition {td_arn}: {err}; role names unknown"
+                        ));
                         None
                     }
                 }
@@ -273,7 +335,10 @@ pub async fn fetch(clients: &Clients, task: &TaskRef, opts: &AwsOptions, limits:
     if !plans.is_empty() {
         clients.tracer.next_round();
         let mut set = tokio::task::JoinSet::new();
-        let (start, end) = (ev.task.created_at.map(|t| t.0), ev.task.stopped_at.map(|t| t.0 + 60_000));
+        let (start, end) = (
+            ev.task.created_at.map(|t| t.0),
+            ev.task.stopped_at.map(|t| t.0 + 60_000),
+        );
         for (i, plan) in plans.into_iter().enumerate() {
             let client = clients.logs(&plan.region);
             let n = opts.log_lines.clamp(1, 10_000) as i32;
@@ -321,15 +386,27 @@ pub async fn fetch(clients: &Clients, task: &TaskRef, opts: &AwsOptions, limits:
                         notes.push(n);
                         continue;
                     }
-                    return Err(map_err("logs:GetLogEvents", e, &cluster, &clients.region, opts));
+                    return Err(map_err(
+                        "logs:GetLogEvents",
+                        e,
+                        &cluster,
+                        &clients.region,
+                        opts,
+                    ));
                 }
             }
             match filter {
                 Ok(o) => {
                     let before = lines.len();
                     for e in o.events() {
-                        let l = LogLine { timestamp: e.timestamp(), message: e.message().unwrap_or_default().to_string() };
-                        if !lines.iter().any(|x| x.timestamp == l.timestamp && x.message == l.message) {
+                        let l = LogLine {
+                            timestamp: e.timestamp(),
+                            message: e.message().unwrap_or_default().to_string(),
+                        };
+                        if !lines
+                            .iter()
+                            .any(|x| x.timestamp == l.timestamp && x.message == l.message)
+                        {
                             lines.push(l);
                         }
                     }
@@ -341,10 +418,15 @@ pub async fn fetch(clients: &Clients, task: &TaskRef, opts: &AwsOptions, limits:
                         ));
                     }
                 }
-                Err(e) => notes.push(format!("logs of `{}`: the denial search failed: {}", plan.container, one_line(&e))),
+                Err(e) => notes.push(format!(
+                    "logs of `{}`: the denial search failed: {}",
+                    plan.container,
+                    one_line(&e)
+                )),
             }
             lines.sort_by_key(|l| l.timestamp.unwrap_or(i64::MIN));
-            ev.logs.push(limits.apply(&plan.container, lines, &mut notes));
+            ev.logs
+                .push(limits.apply(&plan.container, lines, &mut notes));
         }
     }
     ev.notes.extend(notes);
@@ -367,7 +449,10 @@ fn log_plans(ev: &Evidence, default_region: &str, notes: &mut Vec<String>) -> Ve
     let mut plans = Vec::new();
     for c in &td.container_definitions {
         let Some(lc) = &c.log_configuration else {
-            notes.push(format!("logs of `{}` not available here: the container has no logConfiguration", c.name));
+            notes.push(format!(
+                "logs of `{}` not available here: the container has no logConfiguration",
+                c.name
+            ));
             continue;
         };
         match lc.log_driver.as_str() {
@@ -382,12 +467,21 @@ fn log_plans(ev: &Evidence, default_region: &str, notes: &mut Vec<String>) -> Ve
             }
         }
         let Some(group) = lc.options.get("awslogs-group") else {
-            notes.push(format!("logs of `{}` not available here: awslogs without awslogs-group", c.name));
+            notes.push(format!(
+                "logs of `{}` not available here: awslogs without awslogs-group",
+                c.name
+            ));
             continue;
         };
         let stream = match lc.options.get("awslogs-stream-prefix") {
             Some(prefix) => format!("{prefix}/{}/{task_id}", c.name),
-            None => match ev.task.containers.iter().find(|x| x.name == c.name).and_then(|x| x.runtime_id.clone()) {
+            None => match ev
+                .task
+                .containers
+                .iter()
+                .find(|x| x.name == c.name)
+                .and_then(|x| x.runtime_id.clone())
+            {
                 // Without a prefix (EC2 only) the stream is named after the Docker container id.
                 Some(id) => id,
                 None => {
@@ -396,14 +490,26 @@ fn log_plans(ev: &Evidence, default_region: &str, notes: &mut Vec<String>) -> Ve
                 }
             },
         };
-        let region = lc.options.get("awslogs-region").cloned().unwrap_or_else(|| default_region.to_string());
-        plans.push(LogPlan { container: c.name.clone(), group: group.clone(), stream, region });
+        let region = lc
+            .options
+            .get("awslogs-region")
+            .cloned()
+            .unwrap_or_else(|| default_region.to_string());
+        plans.push(LogPlan {
+            container: c.name.clone(),
+            group: group.clone(),
+            stream,
+            region,
+        });
     }
     plans
 }
 
 /// A missing log group or stream is evidence (a logger that never started), not a failure.
-fn log_error_note<E: ProvideErrorMetadata>(e: &SdkError<E, aws_smithy_runtime_api::http::Response>, plan: &LogPlan) -> Option<String> {
+fn log_error_note<E: ProvideErrorMetadata>(
+    e: &SdkError<E, aws_smithy_runtime_api::http::Response>,
+    plan: &LogPlan,
+) -> Option<String> {
     if e.code() == Some("ResourceNotFoundException") {
         return Some(format!(
             "logs of `{}` not available: log group `{}` or stream `{}` does not exist ({}) — the container may never have started, or the group is missing",
@@ -435,25 +541,50 @@ where
     let code = e.code().unwrap_or_default().to_string();
     let message = e.message().unwrap_or_default().to_string();
     let login = match &opts.profile {
-        Some(p) => format!("run `aws sso login --profile {p}` or refresh the profile's credentials"),
-        None => "refresh your credentials (e.g. `aws sso login --profile NAME`, then --profile NAME)".to_string(),
+        Some(p) => {
+            format!("run `aws sso login --profile {p}` or refresh the profile's credentials")
+        }
+        None => {
+            "refresh your credentials (e.g. `aws sso login --profile NAME`, then --profile NAME)"
+                .to_string()
+        }
     };
     match code.as_str() {
-        "AccessDeniedException" | "AccessDenied" | "UnauthorizedOperation" | "UnauthorizedException" => {
-            return SourceError::AccessDenied { action: action.into(), message: first_line(&message) };
+        "AccessDeniedException"
+        | "AccessDenied"
+        | "UnauthorizedOperation"
+        | "UnauthorizedException" => {
+            return SourceError::AccessDenied {
+                action: action.into(),
+                message: first_line(&message),
+            };
         }
         "ExpiredToken" | "ExpiredTokenException" | "RequestExpired" | "TokenRefreshRequired" => {
-            return SourceError::Credentials(format!("AWS credentials have expired ({code}): {login}"));
+            return SourceError::Credentials(format!(
+                "AWS credentials have expired ({code}): {login}"
+            ));
         }
-        "UnrecognizedClientException" | "InvalidClientTokenId" | "InvalidSignatureException" | "IncompleteSignature"
+        "UnrecognizedClientException"
+        | "InvalidClientTokenId"
+        | "InvalidSignatureException"
+        | "IncompleteSignature"
         | "SignatureDoesNotMatch" => {
-            return SourceError::Credentials(format!("AWS rejected the credentials ({code}: {}): {login}", first_line(&message)));
+            return SourceError::Credentials(format!(
+                "AWS rejected the credentials ({code}: {}): {login}",
+                first_line(&message)
+            ));
         }
         "ClusterNotFoundException" => {
-            return SourceError::ClusterNotFound { cluster: cluster.into(), region: region.into() };
+            return SourceError::ClusterNotFound {
+                cluster: cluster.into(),
+                region: region.into(),
+            };
         }
         c if crate::source::aws::is_throttling(c) => {
-            return SourceError::Throttled { action: action.into(), message: format!("{code}: {}", first_line(&message)) };
+            return SourceError::Throttled {
+                action: action.into(),
+                message: format!("{code}: {}", first_line(&message)),
+            };
         }
         _ => {}
     }
@@ -461,33 +592,65 @@ where
     match &e {
         SdkError::DispatchFailure(d) => {
             let lower = chain.to_ascii_lowercase();
-            if lower.contains("credentials") && (lower.contains("not loaded") || lower.contains("no credentials") || lower.contains("providers")) {
+            if lower.contains("credentials")
+                && (lower.contains("not loaded")
+                    || lower.contains("no credentials")
+                    || lower.contains("providers"))
+            {
                 return SourceError::Credentials(format!(
                     "no AWS credentials found (environment, profile, SSO, web identity, container or instance metadata): {login}; or pass --profile"
                 ));
             }
             if lower.contains("expired") || lower.contains("sso") && lower.contains("token") {
-                return SourceError::Credentials(format!("AWS credentials could not be refreshed ({}): {login}", shorten(&chain)));
+                return SourceError::Credentials(format!(
+                    "AWS credentials could not be refreshed ({}): {login}",
+                    shorten(&chain)
+                ));
             }
-            if lower.contains("signing region") || lower.contains("region") && lower.contains("missing") {
-                return SourceError::BadInput("no AWS region: pass --region, use a full task ARN, or set AWS_REGION".into());
+            if lower.contains("signing region")
+                || lower.contains("region") && lower.contains("missing")
+            {
+                return SourceError::BadInput(
+                    "no AWS region: pass --region, use a full task ARN, or set AWS_REGION".into(),
+                );
             }
-            let what = if d.is_timeout() { "timed out" } else if d.is_io() { "connection failed" } else { "request failed" };
+            let what = if d.is_timeout() {
+                "timed out"
+            } else if d.is_io() {
+                "connection failed"
+            } else {
+                "request failed"
+            };
             SourceError::Unreachable(format!(
                 "cannot reach AWS for {action} ({what}{}): {}; check the network, proxy and --endpoint-url",
                 opts.endpoint_url.as_deref().map(|u| format!(" at {u}")).unwrap_or_default(),
                 shorten(&chain)
             ))
         }
-        SdkError::TimeoutError(_) => SourceError::Unreachable(format!("AWS did not answer {action} in time; check the network and --endpoint-url")),
+        SdkError::TimeoutError(_) => SourceError::Unreachable(format!(
+            "AWS did not answer {action} in time; check the network and --endpoint-url"
+        )),
         SdkError::ResponseError(r) => {
             let status = r.raw().status().as_u16();
             if status == 403 {
-                return SourceError::AccessDenied { action: action.into(), message: "HTTP 403 Forbidden".into() };
+                return SourceError::AccessDenied {
+                    action: action.into(),
+                    message: "HTTP 403 Forbidden".into(),
+                };
             }
-            SourceError::Other(format!("{action}: unexpected HTTP {status} answer: {}", shorten(&chain)))
+            SourceError::Other(format!(
+                "{action}: unexpected HTTP {status} answer: {}",
+                shorten(&chain)
+            ))
         }
-        _ => SourceError::Other(format!("{action} failed: {}", if code.is_empty() { shorten(&chain) } else { format!("{code}: {}", first_line(&message)) })),
+        _ => SourceError::Other(format!(
+            "{action} failed: {}",
+            if code.is_empty() {
+                shorten(&chain)
+            } else {
+                format!("{code}: {}", first_line(&message))
+            }
+        )),
     }
 }
 
@@ -512,7 +675,10 @@ fn first_line(s: &str) -> String {
 }
 
 fn shorten(s: &str) -> String {
-    let s: String = s.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+    let s: String = s
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
     if s.chars().count() > 300 {
         s.chars().take(297).collect::<String>() + "..."
     } else {
@@ -567,7 +733,10 @@ pub fn map_task(t: &ecs::types::Task) -> Task {
 }
 
 fn map_secret(s: &ecs::types::Secret) -> Secret {
-    Secret { name: s.name().to_string(), value_from: s.value_from().to_string() }
+    Secret {
+        name: s.name().to_string(),
+        value_from: s.value_from().to_string(),
+    }
 }
 
 /// SDK task definition -> evidence task definition.
@@ -579,7 +748,11 @@ pub fn map_task_definition(td: &ecs::types::TaskDefinition) -> TaskDefinition {
         execution_role_arn: opt(td.execution_role_arn()),
         task_role_arn: opt(td.task_role_arn()),
         network_mode: td.network_mode().map(|n| n.as_str().to_string()),
-        requires_compatibilities: td.requires_compatibilities().iter().map(|c| c.as_str().to_string()).collect(),
+        requires_compatibilities: td
+            .requires_compatibilities()
+            .iter()
+            .map(|c| c.as_str().to_string())
+            .collect(),
         container_definitions: td
             .container_definitions()
             .iter()
@@ -589,17 +762,23 @@ pub fn map_task_definition(td: &ecs::types::TaskDefinition) -> TaskDefinition {
                 essential: c.essential(),
                 log_configuration: c.log_configuration().map(|l| LogConfiguration {
                     log_driver: l.log_driver().as_str().to_string(),
-                    options: l.options().map(|o| o.iter().map(|(k, v)| (k.clone(), v.clone())).collect()).unwrap_or_default(),
+                    options: l
+                        .options()
+                        .map(|o| o.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+                        .unwrap_or_default(),
                     secret_options: l.secret_options().iter().map(map_secret).collect(),
                 }),
                 secrets: c.secrets().iter().map(map_secret).collect(),
-                repository_credentials: c
-                    .repository_credentials()
-                    .map(|r| RepositoryCredentials { credentials_parameter: r.credentials_parameter().to_string() }),
+                repository_credentials: c.repository_credentials().map(|r| RepositoryCredentials {
+                    credentials_parameter: r.credentials_parameter().to_string(),
+                }),
                 environment_files: c
                     .environment_files()
                     .iter()
-                    .map(|f| EnvironmentFile { value: f.value().to_string(), kind: f.r#type().as_str().to_string() })
+                    .map(|f| EnvironmentFile {
+                        value: f.value().to_string(),
+                        kind: f.r#type().as_str().to_string(),
+                    })
                     .collect(),
             })
             .collect(),
@@ -629,7 +808,13 @@ fn cache_path(opts: &AwsOptions, td_arn: &str) -> Option<PathBuf> {
     let scope = opts.endpoint_url.as_deref().unwrap_or("aws");
     let name: String = format!("{scope}-{td_arn}")
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '.' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     Some(dir.join("task-definitions").join(format!("{name}.json")))
 }

@@ -85,12 +85,16 @@ fn bad(msg: String) -> SourceError {
 /// Reads a file that must be JSON text of bounded size.
 fn read_text(path: &Path, what: &str) -> Result<String, SourceError> {
     let name = path.display();
-    let meta = std::fs::metadata(path).map_err(|e| bad(format!("{name}: cannot read {what}: {}", io_reason(&e))))?;
+    let meta = std::fs::metadata(path)
+        .map_err(|e| bad(format!("{name}: cannot read {what}: {}", io_reason(&e))))?;
     if meta.is_dir() {
         return Err(bad(format!("{name}: is a directory, expected {what}")));
     }
     if meta.len() > MAX_FILE_BYTES {
-        return Err(bad(format!("{name}: {} bytes is more than the {MAX_FILE_BYTES}-byte limit for {what}", meta.len())));
+        return Err(bad(format!(
+            "{name}: {} bytes is more than the {MAX_FILE_BYTES}-byte limit for {what}",
+            meta.len()
+        )));
     }
     let mut bytes = Vec::new();
     std::fs::File::open(path)
@@ -104,7 +108,10 @@ fn to_text(bytes: Vec<u8>, name: &str, what: &str) -> Result<String, SourceError
         return Err(bad(format!("{name}: is empty, expected {what}")));
     }
     String::from_utf8(bytes).map_err(|e| {
-        bad(format!("{name}: is not UTF-8 text (invalid byte at offset {}), expected {what}", e.utf8_error().valid_up_to()))
+        bad(format!(
+            "{name}: is not UTF-8 text (invalid byte at offset {}), expected {what}",
+            e.utf8_error().valid_up_to()
+        ))
     })
 }
 
@@ -116,15 +123,24 @@ fn io_reason(e: &std::io::Error) -> String {
     }
 }
 
-fn parse<T: serde::de::DeserializeOwned>(text: &str, name: &str, what: &str) -> Result<T, SourceError> {
+fn parse<T: serde::de::DeserializeOwned>(
+    text: &str,
+    name: &str,
+    what: &str,
+) -> Result<T, SourceError> {
     serde_json::from_str(text).map_err(|e| {
-        let kind = if e.is_syntax() || e.is_eof() { "is not valid JSON" } else { "has the wrong shape" };
+        let kind = if e.is_syntax() || e.is_eof() {
+            "is not valid JSON"
+        } else {
+            "has the wrong shape"
+        };
         bad(format!("{name}: {kind} ({e}); expected {what}"))
     })
 }
 
 const DESCRIBE_TASKS: &str = "the JSON output of `aws ecs describe-tasks` (an object with `tasks`)";
-const DESCRIBE_TD: &str = "the JSON output of `aws ecs describe-task-definition` (an object with `taskDefinition`)";
+const DESCRIBE_TD: &str =
+    "the JSON output of `aws ecs describe-task-definition` (an object with `taskDefinition`)";
 const LOG_EVENTS: &str = "the JSON output of `aws logs get-log-events` (an object with `events`)";
 
 /// Checks the top level is an object with the key that identifies the answer, so that a file of
@@ -135,9 +151,19 @@ fn require_key(text: &str, key: &str, name: &str, what: &str) -> Result<(), Sour
         Some(o) if o.contains_key(key) => Ok(()),
         Some(o) => {
             let keys: Vec<&str> = o.keys().map(String::as_str).take(5).collect();
-            Err(bad(format!("{name}: has no `{key}` (found {}); expected {what}", if keys.is_empty() { "an empty object".into() } else { format!("keys {}", keys.join(", ")) })))
+            Err(bad(format!(
+                "{name}: has no `{key}` (found {}); expected {what}",
+                if keys.is_empty() {
+                    "an empty object".into()
+                } else {
+                    format!("keys {}", keys.join(", "))
+                }
+            )))
         }
-        None => Err(bad(format!("{name}: is a JSON {}, expected {what}", json_kind(&v)))),
+        None => Err(bad(format!(
+            "{name}: is a JSON {}, expected {what}",
+            json_kind(&v)
+        ))),
     }
 }
 
@@ -173,7 +199,10 @@ pub fn select_task(text: &str, name: &str, want: Option<&TaskRef>) -> Result<Tas
                 f.reason.as_deref().unwrap_or("unknown")
             )));
         }
-        return Err(bad(format!("{name}: has no task {w} (it holds {} task(s)); expected the task to be in tasks[]", dt.tasks.len())));
+        return Err(bad(format!(
+            "{name}: has no task {w} (it holds {} task(s)); expected the task to be in tasks[]",
+            dt.tasks.len()
+        )));
     }
     match dt.tasks.len() {
         1 => Ok(dt.tasks[0].clone()),
@@ -181,13 +210,27 @@ pub fn select_task(text: &str, name: &str, want: Option<&TaskRef>) -> Result<Tas
             let why = dt
                 .failures
                 .first()
-                .map(|f| format!(" (failures[]: {} {})", f.arn.as_deref().unwrap_or("?"), f.reason.as_deref().unwrap_or("?")))
+                .map(|f| {
+                    format!(
+                        " (failures[]: {} {})",
+                        f.arn.as_deref().unwrap_or("?"),
+                        f.reason.as_deref().unwrap_or("?")
+                    )
+                })
                 .unwrap_or_default();
             Err(bad(format!("{name}: tasks[] is empty{why}; expected one task — ECS keeps stopped tasks for about an hour")))
         }
         n => {
-            let ids: Vec<&str> = dt.tasks.iter().filter_map(|t| t.task_arn.as_deref()).take(5).collect();
-            Err(bad(format!("{name}: holds {n} tasks; name one as the task argument (e.g. {})", ids.first().copied().unwrap_or("its ARN"))))
+            let ids: Vec<&str> = dt
+                .tasks
+                .iter()
+                .filter_map(|t| t.task_arn.as_deref())
+                .take(5)
+                .collect();
+            Err(bad(format!(
+                "{name}: holds {n} tasks; name one as the task argument (e.g. {})",
+                ids.first().copied().unwrap_or("its ARN")
+            )))
         }
     }
 }
@@ -196,20 +239,35 @@ pub fn select_task(text: &str, name: &str, want: Option<&TaskRef>) -> Result<Tas
 pub fn parse_task_definition(text: &str, name: &str) -> Result<TaskDefinition, SourceError> {
     let v: serde_json::Value = parse(text, name, DESCRIBE_TD)?;
     let Some(o) = v.as_object() else {
-        return Err(bad(format!("{name}: is a JSON {}, expected {DESCRIBE_TD}", json_kind(&v))));
+        return Err(bad(format!(
+            "{name}: is a JSON {}, expected {DESCRIBE_TD}",
+            json_kind(&v)
+        )));
     };
     let inner = if let Some(td) = o.get("taskDefinition") {
         td.clone()
     } else if o.contains_key("containerDefinitions") {
         v.clone()
     } else {
-        return Err(bad(format!("{name}: has no `taskDefinition`; expected {DESCRIBE_TD}")));
+        return Err(bad(format!(
+            "{name}: has no `taskDefinition`; expected {DESCRIBE_TD}"
+        )));
     };
-    serde_json::from_value(inner).map_err(|e| bad(format!("{name}: has the wrong shape ({e}); expected {DESCRIBE_TD}")))
+    serde_json::from_value(inner).map_err(|e| {
+        bad(format!(
+            "{name}: has the wrong shape ({e}); expected {DESCRIBE_TD}"
+        ))
+    })
 }
 
 /// Parses log events, applying the caps.
-pub fn parse_logs(text: &str, name: &str, container: &str, limits: &Limits, notes: &mut Vec<String>) -> Result<ContainerLogs, SourceError> {
+pub fn parse_logs(
+    text: &str,
+    name: &str,
+    container: &str,
+    limits: &Limits,
+    notes: &mut Vec<String>,
+) -> Result<ContainerLogs, SourceError> {
     require_key(text, "events", name, LOG_EVENTS)?;
     let le: LogEvents = parse(text, name, LOG_EVENTS)?;
     let mut lines = le.events;
@@ -231,7 +289,11 @@ impl EvidenceSource for BundleSource {
 }
 
 /// Reads a bundle.
-pub fn load(bundle: &Bundle, want: Option<&TaskRef>, limits: &Limits) -> Result<Evidence, SourceError> {
+pub fn load(
+    bundle: &Bundle,
+    want: Option<&TaskRef>,
+    limits: &Limits,
+) -> Result<Evidence, SourceError> {
     match bundle {
         Bundle::Stdin => {
             let mut bytes = Vec::new();
@@ -240,29 +302,46 @@ pub fn load(bundle: &Bundle, want: Option<&TaskRef>, limits: &Limits) -> Result<
                 .read_to_end(&mut bytes)
                 .map_err(|e| bad(format!("standard input: cannot read: {e}")))?;
             if bytes.len() as u64 > MAX_FILE_BYTES {
-                return Err(bad(format!("standard input: more than {MAX_FILE_BYTES} bytes")));
+                return Err(bad(format!(
+                    "standard input: more than {MAX_FILE_BYTES} bytes"
+                )));
             }
             let text = to_text(bytes, "standard input", DESCRIBE_TASKS)?;
             let task = select_task(&text, "standard input", want)?;
-            Ok(Evidence { task, ..Evidence::default() })
+            Ok(Evidence {
+                task,
+                ..Evidence::default()
+            })
         }
         Bundle::File(p) => {
             let text = read_text(p, DESCRIBE_TASKS)?;
             let task = select_task(&text, &p.display().to_string(), want)?;
-            Ok(Evidence { task, ..Evidence::default() })
+            Ok(Evidence {
+                task,
+                ..Evidence::default()
+            })
         }
         Bundle::Dir(d) => {
             let dt_path = d.join("describe-tasks.json");
             let text = read_text(&dt_path, DESCRIBE_TASKS)?;
             let task = select_task(&text, &dt_path.display().to_string(), want)?;
-            let mut ev = Evidence { task, ..Evidence::default() };
+            let mut ev = Evidence {
+                task,
+                ..Evidence::default()
+            };
             let td_path = d.join("describe-task-definition.json");
             if td_path.exists() {
                 let text = read_text(&td_path, DESCRIBE_TD)?;
                 let td = parse_task_definition(&text, &td_path.display().to_string())?;
-                if let (Some(want), Some(got)) = (ev.task.task_definition_arn.as_deref(), td.task_definition_arn.as_deref()) {
+                if let (Some(want), Some(got)) = (
+                    ev.task.task_definition_arn.as_deref(),
+                    td.task_definition_arn.as_deref(),
+                ) {
                     if want != got {
-                        ev.notes.push(format!("{} is {got}, but the task ran {want}: roles may differ", td_path.display()));
+                        ev.notes.push(format!(
+                            "{} is {got}, but the task ran {want}: roles may differ",
+                            td_path.display()
+                        ));
                     }
                 }
                 ev.task_definition = Some(td);
@@ -272,15 +351,30 @@ pub fn load(bundle: &Bundle, want: Option<&TaskRef>, limits: &Limits) -> Result<
             let logs_dir = d.join("logs");
             if logs_dir.is_dir() {
                 let mut files: Vec<PathBuf> = std::fs::read_dir(&logs_dir)
-                    .map_err(|e| bad(format!("{}: cannot read: {}", logs_dir.display(), io_reason(&e))))?
+                    .map_err(|e| {
+                        bad(format!(
+                            "{}: cannot read: {}",
+                            logs_dir.display(),
+                            io_reason(&e)
+                        ))
+                    })?
                     .filter_map(|e| e.ok().map(|e| e.path()))
                     .filter(|p| p.extension().is_some_and(|x| x == "json"))
                     .collect();
                 files.sort();
                 for f in files {
-                    let container = f.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+                    let container = f
+                        .file_stem()
+                        .map(|s| s.to_string_lossy().into_owned())
+                        .unwrap_or_default();
                     let text = read_text(&f, LOG_EVENTS)?;
-                    let logs = parse_logs(&text, &f.display().to_string(), &container, limits, &mut ev.notes)?;
+                    let logs = parse_logs(
+                        &text,
+                        &f.display().to_string(),
+                        &container,
+                        limits,
+                        &mut ev.notes,
+                    )?;
                     ev.logs.push(logs);
                 }
             }
@@ -299,20 +393,36 @@ pub fn write(ev: &Evidence, dir: &Path) -> Result<Vec<PathBuf>, std::io::Error> 
         written.push(path);
         Ok(())
     };
-    put(dir.join("describe-tasks.json"), serde_json::json!({ "tasks": [ev.task], "failures": [] }))?;
+    put(
+        dir.join("describe-tasks.json"),
+        serde_json::json!({ "tasks": [ev.task], "failures": [] }),
+    )?;
     if let Some(td) = &ev.task_definition {
-        put(dir.join("describe-task-definition.json"), serde_json::json!({ "taskDefinition": td }))?;
+        put(
+            dir.join("describe-task-definition.json"),
+            serde_json::json!({ "taskDefinition": td }),
+        )?;
     }
     for l in &ev.logs {
         // A container name is a file name here: keep it to the characters ECS allows.
-        let safe: String = l.container.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_').collect();
+        let safe: String = l
+            .container
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+            .collect();
         if safe.is_empty() {
             continue;
         }
-        put(dir.join("logs").join(format!("{safe}.json")), serde_json::json!({ "events": l.lines }))?;
+        put(
+            dir.join("logs").join(format!("{safe}.json")),
+            serde_json::json!({ "events": l.lines }),
+        )?;
     }
     if !ev.notes.is_empty() {
-        put(dir.join("notes.json"), serde_json::json!({ "notes": ev.notes }))?;
+        put(
+            dir.join("notes.json"),
+            serde_json::json!({ "notes": ev.notes }),
+        )?;
     }
     Ok(written)
 }
@@ -328,7 +438,9 @@ mod tests {
         let a = crate::arn::parse_task("aaaa0000aaaa0000aaaa0000aaaa0000").expect("id");
         assert!(select_task(text, "f.json", Some(&a)).is_ok());
         let b = crate::arn::parse_task("bbbb0000bbbb0000bbbb0000bbbb0000").expect("id");
-        let e = select_task(text, "f.json", Some(&b)).expect_err("missing").to_string();
+        let e = select_task(text, "f.json", Some(&b))
+            .expect_err("missing")
+            .to_string();
         assert!(e.contains("f.json") && e.contains("MISSING"), "{e}");
     }
 
@@ -341,8 +453,13 @@ mod tests {
             ("{\"tasks\": [", "not valid JSON"),
             ("{\"tasks\":[{\"createdAt\":\"yesterday\"}]}", "ISO 8601"),
         ] {
-            let e = select_task(text, "x/describe-tasks.json", None).expect_err(text).to_string();
-            assert!(e.starts_with("x/describe-tasks.json: ") && e.contains(says), "{text}: {e}");
+            let e = select_task(text, "x/describe-tasks.json", None)
+                .expect_err(text)
+                .to_string();
+            assert!(
+                e.starts_with("x/describe-tasks.json: ") && e.contains(says),
+                "{text}: {e}"
+            );
             assert!(!e.contains('\n'), "one line: {e}");
         }
     }

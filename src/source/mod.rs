@@ -28,16 +28,28 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_lines: 200_000, max_line_bytes: 64 * 1024 }
+        Limits {
+            max_lines: 200_000,
+            max_line_bytes: 64 * 1024,
+        }
     }
 }
 
 impl Limits {
     /// Applies the caps to one container's lines (oldest first), noting what was cut.
-    pub fn apply(&self, container: &str, mut lines: Vec<LogLine>, notes: &mut Vec<String>) -> ContainerLogs {
+    pub fn apply(
+        &self,
+        container: &str,
+        mut lines: Vec<LogLine>,
+        notes: &mut Vec<String>,
+    ) -> ContainerLogs {
         if lines.len() > self.max_lines {
             let drop = lines.len() - self.max_lines;
-            notes.push(format!("logs of `{container}`: kept the newest {} of {} lines", self.max_lines, lines.len()));
+            notes.push(format!(
+                "logs of `{container}`: kept the newest {} of {} lines",
+                self.max_lines,
+                lines.len()
+            ));
             lines.drain(..drop);
         }
         let mut cut = 0usize;
@@ -49,8 +61,14 @@ impl Limits {
             }
         }
         if cut > 0 {
-            notes.push(format!("logs of `{container}`: {cut} line(s) longer than {} bytes were truncated", self.max_line_bytes));
+            notes.push(format!(
+                "logs of `{container}`: {cut} line(s) longer than {} bytes were truncated",
+                self.max_line_bytes
+            ));
         }
-        ContainerLogs { container: container.to_string(), lines }
+        ContainerLogs {
+            container: container.to_string(),
+            lines,
+        }
     }
 }

@@ -26,7 +26,7 @@ static ACTION: LazyLock<Regex> = LazyLock::new(|| {
         r"not authorized to perform:?\s*([a-z0-9-]+:[A-Za-z0-9*]+)|(?:no|explicit deny in an?)\b[^.]{0,60}?\ballows? the ([a-z0-9-]+:[A-Za-z0-9*]+) action|allows the ([a-z0-9-]+:[A-Za-z0-9*]+) action",
     )
 });
-static RESOURCE: LazyLock<Regex> = LazyLock::new(|| re(r#"on resource:?\s*"?([^\s"]+)"?"#));
+static RESOURCE: LazyLock<Regex> = LazyLock::new(|| re(r#"\bon resource:\s*"?([^\s"]+)"?"#));
 static GO2_OPERATION: LazyLock<Regex> =
     LazyLock::new(|| re(r"operation error ([A-Za-z0-9 .-]+?): ([A-Za-z0-9]+)"));
 static PY_OPERATION: LazyLock<Regex> =
@@ -338,6 +338,15 @@ mod tests {
             .0
             .as_deref(),
             Some("Amazon S3")
+        );
+    }
+
+    #[test]
+    fn the_resource_needs_the_on_resource_colon_form() {
+        assert_eq!(
+            facts("execution resource retrieval failed: unable to retrieve ecr registry auth")
+                .resource,
+            None
         );
     }
 

@@ -344,26 +344,23 @@ fn diagnose_hits(
         }
     }
     let (phase, phase_signals) = if pasted {
-        let (mut s, mut rt) = (0, 0);
-        for (p, _) in &reason_hits {
-            match p {
-                RulePhase::Startup => s += 1,
-                RulePhase::Runtime => rt += 1,
-                RulePhase::Any => {}
-            }
-        }
-        let phase = if s > rt {
-            Phase::Startup
-        } else if rt > s {
-            Phase::Runtime
-        } else {
-            Phase::Unknown
-        };
-        let sig = reason_hits
+        // A paste has no task fields: the most specific rule that proves a phase decides it.
+        let best = hits
             .iter()
-            .map(|(p, w)| format!("{w} is a {} signature", phase_word(*p)))
-            .collect();
-        (phase, sig)
+            .map(|(_, h)| &rules[h.rule])
+            .filter(|r| r.phase != RulePhase::Any)
+            .max_by_key(|r| r.priority);
+        match best {
+            Some(r) => (
+                if r.phase == RulePhase::Startup {
+                    Phase::Startup
+                } else {
+                    Phase::Runtime
+                },
+                vec![format!("`{}` is a {} signature", r.id, phase_word(r.phase))],
+            ),
+            None => (Phase::Unknown, Vec::new()),
+        }
     } else {
         decide_phase(ev, &reason_hits)
     };

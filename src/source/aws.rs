@@ -111,9 +111,12 @@ impl Intercept for Guard {
         "ecsdoctor-read-only-guard"
     }
 
-    fn read_before_execution(
+    // `read_before_execution` runs before the operation's runtime plugin stores its Metadata, so
+    // the check sits in the first hook that can see which operation this is.
+    fn read_before_serialization(
         &self,
         _context: &BeforeSerializationInterceptorContextRef<'_>,
+        _components: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         let (service, op) = match cfg.load::<Metadata>() {

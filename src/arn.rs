@@ -49,20 +49,14 @@ fn is_task_id(s: &str) -> bool {
 fn is_region(s: &str) -> bool {
     let parts: Vec<&str> = s.split('-').collect();
     parts.len() >= 3
-        && parts.iter().all(|p| {
-            !p.is_empty()
-                && p.chars()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
-        })
         && parts
-            .last()
-            .is_some_and(|p| p.chars().all(|c| c.is_ascii_digit()))
+            .iter()
+            .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()))
+        && parts.last().is_some_and(|p| p.chars().all(|c| c.is_ascii_digit()))
 }
 
 fn is_cluster_name(s: &str) -> bool {
-    (1..=255).contains(&s.len())
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    (1..=255).contains(&s.len()) && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
 /// Parses a task ARN or id.
@@ -80,17 +74,13 @@ pub fn parse_task(s: &str) -> Result<TaskRef, String> {
                 id: s.to_string(),
             });
         }
-        return Err(format!(
-            "`{}` is not a task ARN or task id: {expected}",
-            shorten(s)
-        ));
+        return Err(format!("`{}` is not a task ARN or task id: {expected}", shorten(s)));
     }
     let parts: Vec<&str> = s.splitn(6, ':').collect();
     if parts.len() != 6 {
         return Err(format!("`{}` is not a task ARN: {expected}", shorten(s)));
     }
-    let (partition, service, region, account, resource) =
-        (parts[1], parts[2], parts[3], parts[4], parts[5]);
+    let (partition, service, region, account, resource) = (parts[1], parts[2], parts[3], parts[4], parts[5]);
     if !PARTITIONS.contains(&partition) {
         return Err(format!(
             "`{}`: unknown partition `{partition}` (expected one of {})",
@@ -111,10 +101,7 @@ pub fn parse_task(s: &str) -> Result<TaskRef, String> {
         ));
     }
     if account.len() != 12 || !account.chars().all(|c| c.is_ascii_digit()) {
-        return Err(format!(
-            "`{}`: the account `{account}` is not 12 digits",
-            shorten(s)
-        ));
+        return Err(format!("`{}`: the account `{account}` is not 12 digits", shorten(s)));
     }
     let segs: Vec<&str> = resource.split('/').collect();
     let (cluster, id) = match segs.as_slice() {
@@ -137,11 +124,7 @@ pub fn parse_task(s: &str) -> Result<TaskRef, String> {
     }
     if let Some(c) = cluster {
         if !is_cluster_name(c) {
-            return Err(format!(
-                "`{}`: `{}` is not a cluster name",
-                shorten(s),
-                shorten(c)
-            ));
+            return Err(format!("`{}`: `{}` is not a cluster name", shorten(s), shorten(c)));
         }
     }
     Ok(TaskRef {
@@ -156,10 +139,7 @@ pub fn parse_task(s: &str) -> Result<TaskRef, String> {
 
 /// Keeps an echoed argument short and printable in an error line.
 fn shorten(s: &str) -> String {
-    let clean: String = s
-        .chars()
-        .map(|c| if c.is_control() { '?' } else { c })
-        .collect();
+    let clean: String = s.chars().map(|c| if c.is_control() { '?' } else { c }).collect();
     if clean.chars().count() > 120 {
         clean.chars().take(117).collect::<String>() + "..."
     } else {
@@ -173,22 +153,14 @@ mod tests {
 
     #[test]
     fn new_form_old_form_and_bare_ids() {
-        let t = parse_task(
-            "arn:aws:ecs:eu-west-1:123456789012:task/prod/0f3c1e2d4b5a69788796a5b4c3d2e1f0",
-        )
-        .expect("new");
+        let t =
+            parse_task("arn:aws:ecs:eu-west-1:123456789012:task/prod/0f3c1e2d4b5a69788796a5b4c3d2e1f0").expect("new");
         assert_eq!(
             (t.cluster.as_deref(), t.region.as_deref(), t.id.as_str()),
-            (
-                Some("prod"),
-                Some("eu-west-1"),
-                "0f3c1e2d4b5a69788796a5b4c3d2e1f0"
-            )
+            (Some("prod"), Some("eu-west-1"), "0f3c1e2d4b5a69788796a5b4c3d2e1f0")
         );
-        let t = parse_task(
-            "arn:aws:ecs:us-east-1:123456789012:task/3b1c0e7e-9d3f-4d55-8a2b-2f6a2a0e9c11",
-        )
-        .expect("old");
+        let t =
+            parse_task("arn:aws:ecs:us-east-1:123456789012:task/3b1c0e7e-9d3f-4d55-8a2b-2f6a2a0e9c11").expect("old");
         assert_eq!(t.cluster, None);
         let t = parse_task("0f3c1e2d4b5a69788796a5b4c3d2e1f0").expect("bare");
         assert_eq!(t.arn, None);
@@ -217,15 +189,9 @@ mod tests {
                 "arn:aws:ecs:us-east-1:12345:task/p/0f3c1e2d4b5a69788796a5b4c3d2e1f0",
                 "not 12 digits",
             ),
-            (
-                "arn:azure:ecs:us-east-1:123456789012:task/p/0f3c",
-                "unknown partition",
-            ),
+            ("arn:azure:ecs:us-east-1:123456789012:task/p/0f3c", "unknown partition"),
             ("hello world", "not a task ARN or task id"),
-            (
-                "arn:aws:ecs:us-east-1:123456789012:task/p/zz",
-                "not a task id",
-            ),
+            ("arn:aws:ecs:us-east-1:123456789012:task/p/zz", "not a task id"),
         ] {
             let e = parse_task(bad).expect_err(bad);
             assert!(e.contains(says), "{bad}: {e}");

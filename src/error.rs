@@ -20,9 +20,7 @@ pub enum SourceError {
     #[error("task {task} was not found in cluster {cluster}: ECS keeps stopped tasks for about an hour after they stop; for next time, run `ecsdoctor capture` right away or diagnose from an EventBridge task-state event (`ecsdoctor why --event`)")]
     TaskNotFound { task: String, cluster: String },
     /// The cluster does not exist.
-    #[error(
-        "cluster {cluster} was not found in {region}: check --cluster, --region and --profile"
-    )]
+    #[error("cluster {cluster} was not found in {region}: check --cluster, --region and --profile")]
     ClusterNotFound { cluster: String, region: String },
     /// ecsdoctor's own call was denied.
     #[error("AWS denied ecsdoctor's own call {action}: {message} (ecsdoctor needs {action}; see the README's IAM policy for ecsdoctor)")]

@@ -107,15 +107,7 @@ fn civil_from_days(z: i64) -> (i64, i64, i64) {
     let mp = (5 * doy + 2) / 153;
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (
-        if m <= 2 {
-            yoe + era * 400 + 1
-        } else {
-            yoe + era * 400
-        },
-        m,
-        d,
-    )
+    (if m <= 2 { yoe + era * 400 + 1 } else { yoe + era * 400 }, m, d)
 }
 
 impl Serialize for Timestamp {
@@ -133,15 +125,10 @@ impl<'de> Deserialize<'de> for Timestamp {
             Str(String),
         }
         match Raw::deserialize(d)? {
-            Raw::Num(n) if n.is_finite() && n.abs() < 1e13 => {
-                Ok(Timestamp((n * 1000.0).round() as i64))
-            }
-            Raw::Num(n) => Err(serde::de::Error::custom(format!(
-                "timestamp {n} is out of range"
-            ))),
-            Raw::Str(s) => Timestamp::parse_iso(&s).ok_or_else(|| {
-                serde::de::Error::custom(format!("expected an ISO 8601 timestamp, found {s:?}"))
-            }),
+            Raw::Num(n) if n.is_finite() && n.abs() < 1e13 => Ok(Timestamp((n * 1000.0).round() as i64)),
+            Raw::Num(n) => Err(serde::de::Error::custom(format!("timestamp {n} is out of range"))),
+            Raw::Str(s) => Timestamp::parse_iso(&s)
+                .ok_or_else(|| serde::de::Error::custom(format!("expected an ISO 8601 timestamp, found {s:?}"))),
         }
     }
 }
@@ -371,12 +358,7 @@ impl Evidence {
     /// Every text the rules look at, in field-priority order.
     pub fn texts(&self) -> Vec<Text<'_>> {
         let mut out = Vec::new();
-        if let Some(r) = self
-            .task
-            .stopped_reason
-            .as_deref()
-            .filter(|r| !r.is_empty())
-        {
+        if let Some(r) = self.task.stopped_reason.as_deref().filter(|r| !r.is_empty()) {
             out.push(Text {
                 field: Field::StoppedReason,
                 container: None,
@@ -432,8 +414,7 @@ impl Evidence {
     pub fn role_names(&self) -> (Option<&str>, Option<&str>) {
         let td = self.task_definition.as_ref();
         (
-            td.and_then(|t| t.execution_role_arn.as_deref())
-                .map(role_name),
+            td.and_then(|t| t.execution_role_arn.as_deref()).map(role_name),
             td.and_then(|t| t.task_role_arn.as_deref()).map(role_name),
         )
     }
@@ -457,10 +438,7 @@ impl Evidence {
 
     /// The task id: the last segment of the task ARN.
     pub fn task_id(&self) -> Option<&str> {
-        self.task
-            .task_arn
-            .as_deref()
-            .and_then(|a| a.rsplit('/').next())
+        self.task.task_arn.as_deref().and_then(|a| a.rsplit('/').next())
     }
 }
 
@@ -475,12 +453,10 @@ mod tests {
 
     #[test]
     fn timestamps_parse_both_cli_forms_to_the_same_instant() {
-        let v2: Timestamp =
-            serde_json::from_str(r#""2025-11-23T12:13:20.500000+00:00""#).expect("iso");
+        let v2: Timestamp = serde_json::from_str(r#""2025-11-23T12:13:20.500000+00:00""#).expect("iso");
         let v1: Timestamp = serde_json::from_str("1763900000.5").expect("epoch");
         assert_eq!(v1, v2);
-        let offset: Timestamp =
-            serde_json::from_str(r#""2025-11-23T13:13:20.5+01:00""#).expect("offset");
+        let offset: Timestamp = serde_json::from_str(r#""2025-11-23T13:13:20.5+01:00""#).expect("offset");
         assert_eq!(offset, v2);
         assert_eq!(v2.to_iso(), "2025-11-23T12:13:20.500000+00:00");
         assert_eq!(Timestamp::parse_iso(&v2.to_iso()), Some(v2));

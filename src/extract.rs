@@ -17,9 +17,7 @@ fn re(p: &str) -> Regex {
 }
 
 static PRINCIPAL: LazyLock<Regex> = LazyLock::new(|| {
-    re(
-        r#"(arn:aws[a-z-]*:(?:sts|iam)::(\d{12}):(assumed-role|role|user|root|federated-user)(?:/([^\s"',;)]+))?)"#,
-    )
+    re(r#"(arn:aws[a-z-]*:(?:sts|iam)::(\d{12}):(assumed-role|role|user|root|federated-user)(?:/([^\s"',;)]+))?)"#)
 });
 static ACTION: LazyLock<Regex> = LazyLock::new(|| {
     re(
@@ -27,16 +25,13 @@ static ACTION: LazyLock<Regex> = LazyLock::new(|| {
     )
 });
 static RESOURCE: LazyLock<Regex> = LazyLock::new(|| re(r#"\bon resource:\s*"?([^\s"]+)"?"#));
-static GO2_OPERATION: LazyLock<Regex> =
-    LazyLock::new(|| re(r"operation error ([A-Za-z0-9 .-]+?): ([A-Za-z0-9]+)"));
-static PY_OPERATION: LazyLock<Regex> =
-    LazyLock::new(|| re(r"when calling the ([A-Za-z0-9]+) operation"));
+static GO2_OPERATION: LazyLock<Regex> = LazyLock::new(|| re(r"operation error ([A-Za-z0-9 .-]+?): ([A-Za-z0-9]+)"));
+static PY_OPERATION: LazyLock<Regex> = LazyLock::new(|| re(r"when calling the ([A-Za-z0-9]+) operation"));
 static PHP_OPERATION: LazyLock<Regex> =
     LazyLock::new(|| re(r#"Error executing "([A-Za-z0-9]+)" on "https?://([a-z0-9-]+)[.]"#));
 static JAVA_SERVICE: LazyLock<Regex> = LazyLock::new(|| re(r"\(Service: ([A-Za-z0-9 ]+?)[;,]"));
-static JAVA_OPERATION: LazyLock<Regex> = LazyLock::new(|| {
-    re(r"\b(?:Amazon|Aws)?([A-Za-z0-9]+)Client\.(?:[a-z]\w*\.)*?([a-z][A-Za-z0-9]+)\(")
-});
+static JAVA_OPERATION: LazyLock<Regex> =
+    LazyLock::new(|| re(r"\b(?:Amazon|Aws)?([A-Za-z0-9]+)Client\.(?:[a-z]\w*\.)*?([a-z][A-Za-z0-9]+)\("));
 
 /// A principal named in a message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,9 +51,9 @@ pub struct Principal {
 impl Principal {
     /// The session is an EC2 instance id: instance-profile credentials from IMDS.
     pub fn is_instance_session(&self) -> bool {
-        self.session.as_deref().is_some_and(|s| {
-            s.len() >= 10 && s.starts_with("i-") && s[2..].chars().all(|c| c.is_ascii_hexdigit())
-        })
+        self.session
+            .as_deref()
+            .is_some_and(|s| s.len() >= 10 && s.starts_with("i-") && s[2..].chars().all(|c| c.is_ascii_hexdigit()))
     }
 
     /// The session looks like an ECS task id (32 hex characters, or a UUID for old tasks).
@@ -73,9 +68,7 @@ impl Principal {
     pub fn role_arn(&self) -> Option<String> {
         let partition = self.arn.split(':').nth(1).unwrap_or("aws");
         match (self.kind.as_str(), &self.name) {
-            ("assumed-role" | "role", Some(n)) => {
-                Some(format!("arn:{partition}:iam::{}:role/{n}", self.account))
-            }
+            ("assumed-role" | "role", Some(n)) => Some(format!("arn:{partition}:iam::{}:role/{n}", self.account)),
             _ => None,
         }
     }
@@ -127,11 +120,7 @@ pub fn facts(text: &str) -> Facts {
     let resource = RESOURCE
         .captures(text)
         .and_then(|c| c.get(1))
-        .map(|m| {
-            m.as_str()
-                .trim_end_matches([',', '.', ';', ')'])
-                .to_string()
-        })
+        .map(|m| m.as_str().trim_end_matches([',', '.', ';', ')']).to_string())
         .filter(|r| !r.is_empty());
     let (service, operation) = service_operation(text);
     let mut f = Facts {
@@ -238,7 +227,10 @@ mod tests {
 
     #[test]
     fn an_instance_session_is_recognised() {
-        let p = principal("User: arn:aws:sts::123456789012:assumed-role/aws-elasticbeanstalk-ec2-role/i-0d1204078bf4e29eb is not").expect("p");
+        let p = principal(
+            "User: arn:aws:sts::123456789012:assumed-role/aws-elasticbeanstalk-ec2-role/i-0d1204078bf4e29eb is not",
+        )
+        .expect("p");
         assert!(p.is_instance_session());
     }
 
@@ -260,16 +252,8 @@ mod tests {
                 None,
                 PolicyLayer::PermissionsBoundary,
             ),
-            (
-                "with an explicit deny in a session policy",
-                None,
-                PolicyLayer::Session,
-            ),
-            (
-                "because no VPC endpoint policy allows",
-                None,
-                PolicyLayer::VpcEndpoint,
-            ),
+            ("with an explicit deny in a session policy", None, PolicyLayer::Session),
+            ("because no VPC endpoint policy allows", None, PolicyLayer::VpcEndpoint),
             (
                 "because no resource-based policy allows the kms:Decrypt action",
                 Some("kms:Decrypt"),
@@ -307,19 +291,12 @@ mod tests {
     #[test]
     fn sdk_operation_forms() {
         assert_eq!(
-            service_operation(
-                "operation error S3: PutObject, https response error StatusCode: 403"
-            ),
+            service_operation("operation error S3: PutObject, https response error StatusCode: 403"),
             (Some("S3".into()), Some("PutObject".into()))
         );
         assert_eq!(
-            service_operation(
-                "operation error Secrets Manager: GetSecretValue, https response error"
-            ),
-            (
-                Some("Secrets Manager".into()),
-                Some("GetSecretValue".into())
-            )
+            service_operation("operation error Secrets Manager: GetSecretValue, https response error"),
+            (Some("Secrets Manager".into()), Some("GetSecretValue".into()))
         );
         assert_eq!(
             service_operation("An error occurred (AccessDenied) when calling the PutObject operation: Access Denied"),
@@ -332,11 +309,9 @@ mod tests {
             (Some("dynamodb".into()), Some("UpdateItem".into()))
         );
         assert_eq!(
-            service_operation(
-                "Access Denied (Service: Amazon S3; Status Code: 403; Error Code: AccessDenied)"
-            )
-            .0
-            .as_deref(),
+            service_operation("Access Denied (Service: Amazon S3; Status Code: 403; Error Code: AccessDenied)")
+                .0
+                .as_deref(),
             Some("Amazon S3")
         );
     }
@@ -344,8 +319,7 @@ mod tests {
     #[test]
     fn the_resource_needs_the_on_resource_colon_form() {
         assert_eq!(
-            facts("execution resource retrieval failed: unable to retrieve ecr registry auth")
-                .resource,
+            facts("execution resource retrieval failed: unable to retrieve ecr registry auth").resource,
             None
         );
     }

@@ -21,28 +21,20 @@ fn main() -> ExitCode {
     let color = match cli.color {
         ColorWhen::Always => true,
         ColorWhen::Never => false,
-        ColorWhen::Auto => {
-            std::io::stdout().is_terminal()
-                && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
-        }
+        ColorWhen::Auto => std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
     };
     let result = match &cli.command {
         Command::Why(a) => cmd::why::run(a, color),
         Command::Explain(a) => cmd::explain::run(a, color),
         Command::Capture(a) => cmd::capture::run(a),
-        Command::Scan(_) => Err(Failure::new(
-            EXIT_BAD_INPUT,
-            "scan is not available in this build",
-        )),
+        Command::Scan(_) => Err(Failure::new(EXIT_BAD_INPUT, "scan is not available in this build")),
         Command::Rules(r) => cmd::rules::run(r),
         Command::Completions { shell } => cmd::with_stdout(|w| {
             clap_complete::generate(*shell, &mut Cli::command(), "ecsdoctor", w);
             Ok(())
         })
         .map(|_| 0),
-        Command::Man => {
-            cmd::with_stdout(|w| clap_mangen::Man::new(Cli::command()).render(w)).map(|_| 0)
-        }
+        Command::Man => cmd::with_stdout(|w| clap_mangen::Man::new(Cli::command()).render(w)).map(|_| 0),
     };
     match result {
         Ok(code) => ExitCode::from(code),

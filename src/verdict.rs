@@ -207,9 +207,7 @@ pub fn decide_phase(ev: &Evidence, reason_hits: &[(RulePhase, String)]) -> (Phas
     }
     if t.pull_started_at.is_some() && t.pull_stopped_at.is_none() && t.started_at.is_none() {
         startup += 2;
-        signals.push(
-            "the image pull never finished (pullStartedAt without pullStoppedAt)".to_string(),
-        );
+        signals.push("the image pull never finished (pullStartedAt without pullStoppedAt)".to_string());
     }
     match (t.started_at, t.stopped_at) {
         (Some(s), Some(e)) => {
@@ -232,17 +230,11 @@ pub fn decide_phase(ev: &Evidence, reason_hits: &[(RulePhase, String)]) -> (Phas
     let exited: Vec<String> = t
         .containers
         .iter()
-        .filter_map(|c| {
-            c.exit_code
-                .map(|code| format!("{} exitCode={code}", c.name))
-        })
+        .filter_map(|c| c.exit_code.map(|code| format!("{} exitCode={code}", c.name)))
         .collect();
     if !exited.is_empty() {
         runtime += 2;
-        signals.push(format!(
-            "a container ran and exited ({})",
-            exited.join(", ")
-        ));
+        signals.push(format!("a container ran and exited ({})", exited.join(", ")));
     }
     let phase = if startup > runtime {
         Phase::Startup
@@ -513,9 +505,7 @@ fn gather_facts(
     if let Some(o) = cap("operation") {
         f.operation = Some(o);
     }
-    if t.field == Field::Logs
-        && (f.operation.is_none() || f.service.is_none() || f.principal.is_none())
-    {
+    if t.field == Field::Logs && (f.operation.is_none() || f.service.is_none() || f.principal.is_none()) {
         // Up to three lines either side in the same container.
         let lo = ti.saturating_sub(3);
         let hi = (ti + 4).min(texts.len());
@@ -599,16 +589,7 @@ fn build_finding(
     } else {
         rule.policy
     };
-    let fix = fill_fix(
-        &rule.fix,
-        ev,
-        h,
-        facts,
-        &role_arn,
-        &resource,
-        &permissions,
-        culprit,
-    );
+    let fix = fill_fix(&rule.fix, ev, h, facts, &role_arn, &resource, &permissions, culprit);
     Finding {
         rule_id: rule.id.clone(),
         title: rule.title.clone(),
@@ -617,10 +598,7 @@ fn build_finding(
         culprit,
         category: rule.category,
         permissions,
-        denied_action: facts
-            .action
-            .clone()
-            .filter(|_| rule.category == Category::Iam),
+        denied_action: facts.action.clone().filter(|_| rule.category == Category::Iam),
         resource: resource.map(|r| clean(&r, opts)),
         policy,
         principal: facts.principal.as_ref().map(|p| clean(&p.arn, opts)),
@@ -651,19 +629,12 @@ fn is_ec2(ev: &Evidence) -> bool {
 
 /// Who is denied. The principal the message names settles it when it matches a role of the task;
 /// otherwise the rule's culprit, otherwise the phase.
-fn resolve_culprit(
-    ev: &Evidence,
-    rule: &Rule,
-    f: &Facts,
-    phase: Phase,
-) -> (Culprit, Option<String>, String) {
+fn resolve_culprit(ev: &Evidence, rule: &Rule, f: &Facts, phase: Phase) -> (Culprit, Option<String>, String) {
     let td = ev.task_definition.as_ref();
     let exec_arn = td.and_then(|t| t.execution_role_arn.clone());
     let task_arn = td.and_then(|t| t.task_role_arn.clone());
     let (exec_name, task_name) = ev.role_names();
-    if rule.culprit == RuleCulprit::NotIam
-        || rule.category != Category::Iam && rule.culprit != RuleCulprit::ByPhase
-    {
+    if rule.culprit == RuleCulprit::NotIam || rule.category != Category::Iam && rule.culprit != RuleCulprit::ByPhase {
         let c = match rule.culprit {
             RuleCulprit::ExecutionRole => Culprit::ExecutionRole,
             RuleCulprit::TaskRole => Culprit::TaskRole,
@@ -694,9 +665,7 @@ fn resolve_culprit(
                     return (
                         Culprit::ExecutionRole,
                         exec_arn,
-                        format!(
-                            "the denied principal is the task definition's execution role `{name}`"
-                        ),
+                        format!("the denied principal is the task definition's execution role `{name}`"),
                     );
                 }
                 (false, true) => {
@@ -720,7 +689,10 @@ fn resolve_culprit(
                 let why = if is_ec2(ev) || ev.launch_type().is_none() {
                     format!("the session `{}` is an EC2 instance id: the request used the container instance's role `{name}`", p.session.as_deref().unwrap_or(""))
                 } else {
-                    format!("the session `{}` is an EC2 instance id: instance-profile credentials, role `{name}`", p.session.as_deref().unwrap_or(""))
+                    format!(
+                        "the session `{}` is an EC2 instance id: instance-profile credentials, role `{name}`",
+                        p.session.as_deref().unwrap_or("")
+                    )
                 };
                 let why = if task_arn.is_none() && phase != Phase::Startup {
                     format!("{why}; the task definition has no taskRoleArn, so the app fell back to the instance role (better fix: give the task its own task role)")
@@ -749,7 +721,13 @@ fn resolve_culprit(
             }
             // No task definition: judge by the name and the rule.
             if name.to_ascii_lowercase().contains("execution") {
-                return (Culprit::ExecutionRole, p.role_arn(), format!("no task definition to compare with; the denied role `{name}` is named like an execution role"));
+                return (
+                    Culprit::ExecutionRole,
+                    p.role_arn(),
+                    format!(
+                        "no task definition to compare with; the denied role `{name}` is named like an execution role"
+                    ),
+                );
             }
             let (c, _, why) = match rule.culprit {
                 RuleCulprit::ExecutionRole => (
@@ -793,20 +771,14 @@ fn resolve_culprit(
             let why = if task_arn.is_none() && td.is_some() {
                 "the task definition has no taskRoleArn: the application has no AWS credentials of its own; add a task role".to_string()
             } else {
-                format!(
-                    "rule `{}`: the application's own calls use the task role",
-                    rule.id
-                )
+                format!("rule `{}`: the application's own calls use the task role", rule.id)
             };
             (Culprit::TaskRole, task_arn, why)
         }
         RuleCulprit::InstanceRole => (
             Culprit::InstanceRole,
             None,
-            format!(
-                "rule `{}`: this is done with the container instance role",
-                rule.id
-            ),
+            format!("rule `{}`: this is done with the container instance role", rule.id),
         ),
         _ => by_phase(ev, phase, f),
     }
@@ -873,11 +845,10 @@ fn infer_resource(ev: &Evidence, action: Option<&str>) -> Option<String> {
     let mut out: Vec<String> = Vec::new();
     let lower = action.to_ascii_lowercase();
     for c in &td.container_definitions {
-        let secrets = c.secrets.iter().chain(
-            c.log_configuration
-                .iter()
-                .flat_map(|l| l.secret_options.iter()),
-        );
+        let secrets = c
+            .secrets
+            .iter()
+            .chain(c.log_configuration.iter().flat_map(|l| l.secret_options.iter()));
         if lower.starts_with("ssm:") {
             for s in secrets {
                 let v = &s.value_from;
@@ -885,9 +856,7 @@ fn infer_resource(ev: &Evidence, action: Option<&str>) -> Option<String> {
                     out.push(v.clone());
                 } else if !v.starts_with("arn:") {
                     let name = v.trim_start_matches('/');
-                    out.push(format!(
-                        "arn:{partition}:ssm:{region}:{account}:parameter/{name}"
-                    ));
+                    out.push(format!("arn:{partition}:ssm:{region}:{account}:parameter/{name}"));
                 }
             }
         } else if lower.starts_with("secretsmanager:") {
@@ -905,13 +874,10 @@ fn infer_resource(ev: &Evidence, action: Option<&str>) -> Option<String> {
             if let Some(img) = &c.image {
                 if let Some((host, rest)) = img.split_once('/') {
                     let mut h = host.split('.');
-                    if let (Some(acct), Some("dkr"), Some("ecr"), Some(reg)) =
-                        (h.next(), h.next(), h.next(), h.next())
+                    if let (Some(acct), Some("dkr"), Some("ecr"), Some(reg)) = (h.next(), h.next(), h.next(), h.next())
                     {
                         let repo = rest.split(['@', ':']).next().unwrap_or(rest);
-                        out.push(format!(
-                            "arn:{partition}:ecr:{reg}:{acct}:repository/{repo}"
-                        ));
+                        out.push(format!("arn:{partition}:ecr:{reg}:{acct}:repository/{repo}"));
                     }
                 }
             }
@@ -924,9 +890,7 @@ fn infer_resource(ev: &Evidence, action: Option<&str>) -> Option<String> {
                             .get("awslogs-region")
                             .cloned()
                             .unwrap_or_else(|| region.clone());
-                        out.push(format!(
-                            "arn:{partition}:logs:{reg}:{account}:log-group:{g}:*"
-                        ));
+                        out.push(format!("arn:{partition}:logs:{reg}:{account}:log-group:{g}:*"));
                     }
                 }
             }
@@ -945,11 +909,7 @@ fn infer_resource(ev: &Evidence, action: Option<&str>) -> Option<String> {
 }
 
 fn region_account(ev: &Evidence) -> Option<(String, String)> {
-    let arn = ev
-        .task
-        .task_arn
-        .as_deref()
-        .or(ev.task.cluster_arn.as_deref())?;
+    let arn = ev.task.task_arn.as_deref().or(ev.task.cluster_arn.as_deref())?;
     let parts: Vec<&str> = arn.split(':').collect();
     if parts.len() < 5 {
         return None;
@@ -971,13 +931,9 @@ fn fill_fix(
     let (region, account) = region_account(ev).unzip();
     let td = ev.task_definition.as_ref();
     let log_group = td.and_then(|t| {
-        t.container_definitions.iter().find_map(|c| {
-            c.log_configuration
-                .as_ref()?
-                .options
-                .get("awslogs-group")
-                .cloned()
-        })
+        t.container_definitions
+            .iter()
+            .find_map(|c| c.log_configuration.as_ref()?.options.get("awslogs-group").cloned())
     });
     let image = ev
         .task
@@ -1028,12 +984,7 @@ fn fill_fix(
             continue;
         }
         match after.find('}') {
-            Some(j)
-                if after[..j]
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '_')
-                    && j > 0 =>
-            {
+            Some(j) if after[..j].chars().all(|c| c.is_ascii_alphanumeric() || c == '_') && j > 0 => {
                 out.push_str(&lookup(&after[..j]));
                 rest = &after[j + 1..];
             }
@@ -1047,25 +998,14 @@ fn fill_fix(
     out.replace("}}", "}")
 }
 
-fn verdict_from(
-    ev: &Evidence,
-    top: &Finding,
-    all: &[Finding],
-    rule: &Rule,
-    phase: Phase,
-) -> Verdict {
+fn verdict_from(ev: &Evidence, top: &Finding, all: &[Finding], rule: &Rule, phase: Phase) -> Verdict {
     let mut also = Vec::new();
     for f in all.iter().skip(1) {
-        if f.culprit != top.culprit
-            && (f.category == Category::Iam || top.category == Category::Iam)
-        {
+        if f.culprit != top.culprit && (f.category == Category::Iam || top.category == Category::Iam) {
             let why = if !f.phase_agrees && top.phase_agrees {
                 format!("its signature is not a {} one", phase.name())
             } else if f.priority < top.priority {
-                format!(
-                    "its rule is less specific (priority {} < {})",
-                    f.priority, top.priority
-                )
+                format!("its rule is less specific (priority {} < {})", f.priority, top.priority)
             } else {
                 "the stop reason outranks container reasons and logs".to_string()
             };
@@ -1093,11 +1033,7 @@ fn verdict_from(
             (None, false) => top.permissions.join(", "),
             (None, true) => "a permission".to_string(),
         };
-        let on = top
-            .resource
-            .as_deref()
-            .map(|r| format!(" on {r}"))
-            .unwrap_or_default();
+        let on = top.resource.as_deref().map(|r| format!(" on {r}")).unwrap_or_default();
         let layer = top
             .policy
             .filter(|p| *p != PolicyLayer::Identity)
@@ -1125,21 +1061,15 @@ fn verdict_from(
         )
     };
     let who_must_act = if iam {
-        Some(
-            top.policy
-                .unwrap_or(PolicyLayer::Identity)
-                .who_must_act()
-                .to_string(),
-        )
+        Some(top.policy.unwrap_or(PolicyLayer::Identity).who_must_act().to_string())
     } else {
         None
     };
-    let (iam_policy, terraform) =
-        if iam && top.culprit != Culprit::NotIam && !top.permissions.is_empty() {
-            policy_snippets(top)
-        } else {
-            (None, None)
-        };
+    let (iam_policy, terraform) = if iam && top.culprit != Culprit::NotIam && !top.permissions.is_empty() {
+        policy_snippets(top)
+    } else {
+        (None, None)
+    };
     let _ = ev;
     Verdict {
         culprit: top.culprit,
@@ -1170,11 +1100,7 @@ fn policy_snippets(top: &Finding) -> (Option<serde_json::Value>, Option<String>)
     let resources: Vec<String> = top
         .resource
         .as_deref()
-        .map(|r| {
-            r.split(", ")
-                .map(|s| s.trim_matches('"').to_string())
-                .collect()
-        })
+        .map(|r| r.split(", ").map(|s| s.trim_matches('"').to_string()).collect())
         .unwrap_or_default();
     let actions = &top.permissions;
     // Each action goes with the resources of its own service; an action whose resource the
@@ -1214,11 +1140,7 @@ fn policy_snippets(top: &Finding) -> (Option<serde_json::Value>, Option<String>)
                 .map(|(acts, res)| serde_json::json!({ "Effect": "Allow", "Action": acts, "Resource": one_or_many(res) }))
                 .collect();
             let stmt = serde_json::json!({ "Version": "2012-10-17", "Statement": statements });
-            let role = top
-                .role_arn
-                .as_deref()
-                .map(role_name)
-                .unwrap_or("<role-name>");
+            let role = top.role_arn.as_deref().map(role_name).unwrap_or("<role-name>");
             let name = format!(
                 "ecsdoctor-{}",
                 actions[0]
@@ -1234,10 +1156,7 @@ fn policy_snippets(top: &Finding) -> (Option<serde_json::Value>, Option<String>)
                 } else {
                     format!(
                         "[{}]",
-                        v.iter()
-                            .map(|r| format!("\"{r}\""))
-                            .collect::<Vec<_>>()
-                            .join(", ")
+                        v.iter().map(|r| format!("\"{r}\"")).collect::<Vec<_>>().join(", ")
                     )
                 }
             };
@@ -1274,9 +1193,7 @@ fn policy_snippets(top: &Finding) -> (Option<serde_json::Value>, Option<String>)
             // itself assuming a task or execution role needs the ecs-tasks service principal.
             let principal = match (
                 &top.role_arn,
-                actions
-                    .iter()
-                    .any(|a| a.eq_ignore_ascii_case("sts:AssumeRole")),
+                actions.iter().any(|a| a.eq_ignore_ascii_case("sts:AssumeRole")),
             ) {
                 (Some(caller), true) => serde_json::json!({ "AWS": caller }),
                 _ => serde_json::json!({ "Service": "ecs-tasks.amazonaws.com" }),

@@ -12,9 +12,7 @@ use std::process::{Command, Stdio};
 use serde_json::Value;
 
 fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
 }
 
 fn cmd() -> Command {
@@ -65,20 +63,9 @@ fn run_stdin(args: &[&str], input: &[u8]) -> Out {
 
 fn why_json(name: &str) -> (i32, Value) {
     let p = fixture(name);
-    let o = run(&[
-        "why",
-        "--from",
-        p.to_str().expect("utf8 path"),
-        "--format",
-        "json",
-    ]);
-    assert!(
-        o.stderr.is_empty() || !o.stderr.contains("panicked"),
-        "{}",
-        o.stderr
-    );
-    let v: Value = serde_json::from_str(&o.stdout)
-        .unwrap_or_else(|e| panic!("{name}: not JSON ({e}): {}", o.stdout));
+    let o = run(&["why", "--from", p.to_str().expect("utf8 path"), "--format", "json"]);
+    assert!(o.stderr.is_empty() || !o.stderr.contains("panicked"), "{}", o.stderr);
+    let v: Value = serde_json::from_str(&o.stdout).unwrap_or_else(|e| panic!("{name}: not JSON ({e}): {}", o.stdout));
     (o.code, v)
 }
 
@@ -105,20 +92,8 @@ const SCENARIOS: &[(&str, &str, &str, Option<&str>, Option<&str>)] = &[
         Some("logs:CreateLogGroup"),
         Some("identity"),
     ),
-    (
-        "kms-denied-secret",
-        "execution-role",
-        "iam",
-        Some("kms:Decrypt"),
-        None,
-    ),
-    (
-        "envfile-s3-denied",
-        "execution-role",
-        "iam",
-        Some("s3:GetObject"),
-        None,
-    ),
+    ("kms-denied-secret", "execution-role", "iam", Some("kms:Decrypt"), None),
+    ("envfile-s3-denied", "execution-role", "iam", Some("s3:GetObject"), None),
     (
         "ec2-repo-policy-denied",
         "instance-role",
@@ -173,11 +148,7 @@ fn why_every_scenario_gets_the_right_principal() {
         let verdict = &v["verdict"];
         let perms: Vec<String> = verdict["permissions"]
             .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|p| p.as_str().map(str::to_lowercase))
-                    .collect()
-            })
+            .map(|a| a.iter().filter_map(|p| p.as_str().map(str::to_lowercase)).collect())
             .unwrap_or_default();
         let got = (
             verdict["culprit"].as_str().unwrap_or(""),
@@ -196,10 +167,7 @@ fn why_every_scenario_gets_the_right_principal() {
         }
         if let Some(p) = policy {
             if verdict["policy"].as_str() != Some(p) {
-                failures.push(format!(
-                    "{name}: want policy {p}, got {}",
-                    verdict["policy"]
-                ));
+                failures.push(format!("{name}: want policy {p}, got {}", verdict["policy"]));
             }
         }
     }
@@ -264,14 +232,7 @@ fn why_json_contract_has_every_field() {
     ] {
         assert!(v["verdict"].get(k).is_some(), "missing verdict.{k}");
     }
-    for k in [
-        "rule_id",
-        "source",
-        "evidence",
-        "culprit",
-        "category",
-        "permissions",
-    ] {
+    for k in ["rule_id", "source", "evidence", "culprit", "category", "permissions"] {
         assert!(v["findings"][0].get(k).is_some(), "missing findings[].{k}");
     }
 }
@@ -286,21 +247,14 @@ fn why_no_match_is_inconclusive_with_exit_1() {
 #[test]
 fn why_running_task_is_reported_not_an_error() {
     let p = fixture("running-task");
-    let o = run(&[
-        "why",
-        "--from",
-        p.to_str().expect("utf8"),
-        "--format",
-        "json",
-    ]);
+    let o = run(&["why", "--from", p.to_str().expect("utf8"), "--format", "json"]);
     assert!(o.code == 0 || o.code == 1, "exit {}: {}", o.code, o.stderr);
     assert!(o.stdout.contains("not STOPPED"), "{}", o.stdout);
 }
 
 #[test]
 fn why_reads_describe_tasks_from_stdin() {
-    let text = std::fs::read(fixture("exec-ecr-auth-denied").join("describe-tasks.json"))
-        .expect("fixture");
+    let text = std::fs::read(fixture("exec-ecr-auth-denied").join("describe-tasks.json")).expect("fixture");
     let o = run_stdin(&["why", "--from", "-", "--format", "json"], &text);
     assert_eq!(o.code, 0, "{}", o.stderr);
     let v: Value = serde_json::from_str(&o.stdout).expect("json");
@@ -314,19 +268,14 @@ fn color_only_when_asked_or_on_a_terminal() {
     let always = run(&["--color", "always", "why", "--from", p]);
     assert!(always.stdout.contains("\x1b["), "--color always must color");
     let piped = run(&["why", "--from", p]);
-    assert!(
-        !piped.stdout.contains('\x1b'),
-        "piped output must not be colored"
-    );
+    assert!(!piped.stdout.contains('\x1b'), "piped output must not be colored");
     let o = cmd()
         .args(["why", "--from", p])
         .env("NO_COLOR", "1")
         .output()
         .expect("run");
     assert!(!String::from_utf8_lossy(&o.stdout).contains('\x1b'));
-    let md = run(&[
-        "--color", "always", "why", "--from", p, "--format", "markdown",
-    ]);
+    let md = run(&["--color", "always", "why", "--from", p, "--format", "markdown"]);
     assert!(!md.stdout.contains('\x1b'), "markdown is never colored");
 }
 
@@ -351,39 +300,22 @@ fn hostile_log_content_is_neutralised_in_every_format() {
             !o.stdout.contains('\x1b') && !o.stdout.contains('\x07'),
             "{format} leaked an escape"
         );
+        assert!(!o.stdout.contains("\\u001b"), "{format} leaked an escaped ESC");
         assert!(
-            !o.stdout.contains("\\u001b"),
-            "{format} leaked an escaped ESC"
-        );
-        assert!(
-            !o.stdout
-                .contains("wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"),
+            !o.stdout.contains("wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"),
             "{format} leaked a secret key"
         );
         assert!(
-            !o.stdout
-                .contains("ghp_abcdefghijklmnopqrstuvwxyz0123456789"),
+            !o.stdout.contains("ghp_abcdefghijklmnopqrstuvwxyz0123456789"),
             "{format} leaked a token"
         );
     }
-    let md = run(&[
-        "why",
-        "--from",
-        p,
-        "--format",
-        "markdown",
-        "--max-evidence",
-        "50",
-    ])
-    .stdout;
+    let md = run(&["why", "--from", p, "--format", "markdown", "--max-evidence", "50"]).stdout;
     assert!(
         !md.contains("@channel") && !md.contains("<!here>"),
         "markdown can ping: {md}"
     );
-    assert!(
-        !md.contains("](https://evil"),
-        "markdown renders a link: {md}"
-    );
+    assert!(!md.contains("](https://evil"), "markdown renders a link: {md}");
 }
 
 #[test]
@@ -396,10 +328,7 @@ fn explain_reads_text_and_stdin() {
     let o = run_stdin(&["explain", "--format", "json"], b"CannotPullContainerError: pull image manifest has been retried 5 time(s): failed to resolve ref docker.io/library/nginx:latest: failed to do request: Head \"https://registry-1.docker.io/v2/library/nginx/manifests/latest\": dial tcp 54.236.113.205:443: i/o timeout");
     let v: Value = serde_json::from_str(&o.stdout).expect("json");
     assert_eq!(
-        (
-            v["verdict"]["culprit"].as_str(),
-            v["verdict"]["category"].as_str()
-        ),
+        (v["verdict"]["culprit"].as_str(), v["verdict"]["category"].as_str()),
         (Some("not-iam"), Some("network"))
     );
     let o = run(&["explain", "   "]);
@@ -468,14 +397,12 @@ fn a_bad_task_definition_or_log_file_is_named() {
 #[test]
 fn a_bundle_with_several_tasks_needs_the_task_argument() {
     let dir = tempfile::tempdir().expect("tmp");
-    let one: Value = serde_json::from_slice(
-        &std::fs::read(fixture("oom-killed").join("describe-tasks.json")).expect("read"),
-    )
-    .expect("json");
-    let two: Value = serde_json::from_slice(
-        &std::fs::read(fixture("exec-ssm-denied").join("describe-tasks.json")).expect("read"),
-    )
-    .expect("json");
+    let one: Value =
+        serde_json::from_slice(&std::fs::read(fixture("oom-killed").join("describe-tasks.json")).expect("read"))
+            .expect("json");
+    let two: Value =
+        serde_json::from_slice(&std::fs::read(fixture("exec-ssm-denied").join("describe-tasks.json")).expect("read"))
+            .expect("json");
     let both = serde_json::json!({ "tasks": [one["tasks"][0], two["tasks"][0]], "failures": [] });
     let f = dir.path().join("tasks.json");
     std::fs::write(&f, both.to_string()).expect("write");
@@ -483,14 +410,7 @@ fn a_bundle_with_several_tasks_needs_the_task_argument() {
     assert_eq!(o.code, 2);
     assert!(one_line_error(&o).contains("holds 2 tasks"));
     let arn = two["tasks"][0]["taskArn"].as_str().expect("arn");
-    let o = run(&[
-        "why",
-        arn,
-        "--from",
-        f.to_str().expect("utf8"),
-        "--format",
-        "json",
-    ]);
+    let o = run(&["why", arn, "--from", f.to_str().expect("utf8"), "--format", "json"]);
     assert_eq!(o.code, 0, "{}", o.stderr);
     let v: Value = serde_json::from_str(&o.stdout).expect("json");
     assert_eq!(v["task_arn"], arn);
@@ -503,12 +423,7 @@ fn a_bad_task_argument_exits_2() {
         "not-a-task!",
         "arn:aws:ecs:us-east-1:1234:task/c/0f3c1e2d4b5a69788796a5b4c3d2e1f0",
     ] {
-        let o = run(&[
-            "why",
-            bad,
-            "--from",
-            fixture("oom-killed").to_str().expect("utf8"),
-        ]);
+        let o = run(&["why", bad, "--from", fixture("oom-killed").to_str().expect("utf8")]);
         assert_eq!(o.code, 2, "{bad}");
         one_line_error(&o);
     }
@@ -526,8 +441,7 @@ fn a_bad_user_rule_names_file_line_and_exits_2() {
     let o = run(&["rules", "test", "--rules", f.to_str().expect("utf8")]);
     assert_eq!(o.code, 2);
     assert!(
-        o.stderr.contains("team.toml:5: rule `team-denial`")
-            && o.stderr.contains("not a valid regex"),
+        o.stderr.contains("team.toml:5: rule `team-denial`") && o.stderr.contains("not a valid regex"),
         "{}",
         o.stderr
     );
@@ -542,13 +456,7 @@ fn user_rules_are_tested_and_used() {
         "[[rule]]\nid = \"ledger-quota-exhausted\"\ntitle = \"Ledger quota exhausted\"\nlook_in = [\"logs\"]\npattern = 'LEDGER-QUOTA-(?P<code>\\d+)'\nculprit = \"not-iam\"\ncategory = \"app\"\npriority = 95\nfix = \"Raise quota {code}\"\nexplain = \"e\"\ndocs = [\"https://example.com\"]\n[rule.examples]\nmatch = [\"LEDGER-QUOTA-42 hit\"]\nno_match = [\"LEDGER-QUOTA\"]\n",
     )
     .expect("write");
-    let o = run(&[
-        "rules",
-        "test",
-        "--only-user",
-        "--rules",
-        f.to_str().expect("utf8"),
-    ]);
+    let o = run(&["rules", "test", "--only-user", "--rules", f.to_str().expect("utf8")]);
     assert_eq!(o.code, 0, "{}{}", o.stdout, o.stderr);
     assert!(
         o.stdout.contains("1 rules, 2 examples passed, 0 failed"),
@@ -567,24 +475,13 @@ fn user_rules_are_tested_and_used() {
     assert_eq!(v["verdict"]["rule_id"], "ledger-quota-exhausted");
     assert_eq!(v["verdict"]["fix"], "Raise quota 42");
     // A failing example fails `rules test` with exit 1.
-    let text = std::fs::read_to_string(&f).expect("read").replace(
-        "no_match = [\"LEDGER-QUOTA\"]",
-        "no_match = [\"LEDGER-QUOTA-7\"]",
-    );
+    let text = std::fs::read_to_string(&f)
+        .expect("read")
+        .replace("no_match = [\"LEDGER-QUOTA\"]", "no_match = [\"LEDGER-QUOTA-7\"]");
     std::fs::write(&f, text).expect("write");
-    let o = run(&[
-        "rules",
-        "test",
-        "--only-user",
-        "--rules",
-        f.to_str().expect("utf8"),
-    ]);
+    let o = run(&["rules", "test", "--only-user", "--rules", f.to_str().expect("utf8")]);
     assert_eq!(o.code, 1);
-    assert!(
-        o.stdout.contains("FAIL ledger-quota-exhausted"),
-        "{}",
-        o.stdout
-    );
+    assert!(o.stdout.contains("FAIL ledger-quota-exhausted"), "{}", o.stdout);
 }
 
 #[test]

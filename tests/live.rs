@@ -91,11 +91,7 @@ impl Run {
             self.code,
             self.stdout,
             self.stderr,
-            self.trace
-                .iter()
-                .map(|v| v.to_string())
-                .collect::<Vec<_>>()
-                .join("\n")
+            self.trace.iter().map(|v| v.to_string()).collect::<Vec<_>>().join("\n")
         )
     }
 
@@ -228,11 +224,7 @@ fn s<'a>(v: &'a Value, key: &str) -> &'a str {
 fn permissions(verdict: &Value) -> Vec<String> {
     verdict["permissions"]
         .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|p| p.as_str().map(str::to_string))
-                .collect()
-        })
+        .map(|a| a.iter().filter_map(|p| p.as_str().map(str::to_string)).collect())
         .unwrap_or_default()
 }
 
@@ -270,8 +262,7 @@ fn assert_iam_verdict(run: &Run, seed: &Value, culprit: &str, role_key: &str, pe
     assert!(
         findings
             .iter()
-            .any(|f| f["evidence"].to_string().contains(permission)
-                && f["culprit"].as_str() == Some(culprit)),
+            .any(|f| f["evidence"].to_string().contains(permission) && f["culprit"].as_str() == Some(culprit)),
         "no finding blames {culprit} with evidence naming {permission}\n{ctx}"
     );
 }
@@ -334,10 +325,7 @@ fn live_harness_seeds_every_scenario() {
             "{seed}"
         );
         if scenario == "runtime-s3-denied" {
-            assert!(
-                seed["log_event_count"].as_u64().unwrap_or(0) >= 70,
-                "{seed}"
-            );
+            assert!(seed["log_event_count"].as_u64().unwrap_or(0) >= 70, "{seed}");
         }
     }
 }
@@ -346,19 +334,8 @@ fn live_harness_seeds_every_scenario() {
 #[test]
 fn live_startup_ssm_denied() {
     let (_moto, _scratch, seed, run) = live_scenario("startup-ssm-denied");
-    assert_iam_verdict(
-        &run,
-        &seed,
-        "execution-role",
-        "execution_role_arn",
-        "ssm:GetParameters",
-    );
-    assert_eq!(
-        run.json()["phase"].as_str(),
-        Some("startup"),
-        "{}",
-        run.context()
-    );
+    assert_iam_verdict(&run, &seed, "execution-role", "execution_role_arn", "ssm:GetParameters");
+    assert_eq!(run.json()["phase"].as_str(), Some("startup"), "{}", run.context());
     assert!(
         run.operations().iter().any(|o| o == "DescribeTasks"),
         "no DescribeTasks in the API trace: is ECSDOCTOR_API_TRACE written?\n{}",
@@ -386,8 +363,7 @@ fn live_runtime_s3_denied() {
     );
     let ops = run.operations();
     assert!(
-        ops.iter()
-            .any(|o| o == "GetLogEvents" || o == "FilterLogEvents"),
+        ops.iter().any(|o| o == "GetLogEvents" || o == "FilterLogEvents"),
         "the logs were never read\n{}",
         run.context()
     );
@@ -484,20 +460,11 @@ fn live_capture_replay_round_trip() {
     );
     cap.expect_code(0);
     cap.assert_trace(3);
-    for f in [
-        "describe-tasks.json",
-        "describe-task-definition.json",
-        "logs/app.json",
-    ] {
-        assert!(
-            dir.join(f).is_file(),
-            "capture did not write {f}\n{}",
-            cap.context()
-        );
+    for f in ["describe-tasks.json", "describe-task-definition.json", "logs/app.json"] {
+        assert!(dir.join(f).is_file(), "capture did not write {f}\n{}", cap.context());
     }
     let tasks: Value = serde_json::from_str(
-        &std::fs::read_to_string(dir.join("describe-tasks.json"))
-            .expect("read describe-tasks.json"),
+        &std::fs::read_to_string(dir.join("describe-tasks.json")).expect("read describe-tasks.json"),
     )
     .expect("describe-tasks.json is JSON");
     assert_eq!(
@@ -514,12 +481,7 @@ fn live_capture_replay_round_trip() {
     // Replay offline: AWS_ENDPOINT_URL points at a port where nothing listens, so any AWS call
     // would fail; the trace must stay empty.
     let dead = format!("http://127.0.0.1:{}", moto::free_port());
-    let replay = ecsdoctor(
-        &scratch,
-        &dead,
-        &["why", "--from", &dir_s, "--format", "json"],
-        true,
-    );
+    let replay = ecsdoctor(&scratch, &dead, &["why", "--from", &dir_s, "--format", "json"], true);
     replay.expect_code(0);
     assert!(
         replay.trace.is_empty(),
@@ -656,12 +618,7 @@ fn live_endpoint_unreachable() {
     run.expect_code(3);
     let err = run.stderr.trim();
     assert!(!err.is_empty(), "no error message\n{}", run.context());
-    assert_eq!(
-        err.lines().count(),
-        1,
-        "expected a one-line error\n{}",
-        run.context()
-    );
+    assert_eq!(err.lines().count(), 1, "expected a one-line error\n{}", run.context());
     assert!(!err.contains("panicked"), "{}", run.context());
     let lower = err.to_lowercase();
     let port = endpoint.rsplit(':').next().unwrap_or_default();

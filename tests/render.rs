@@ -11,18 +11,14 @@ use ecsdoctor::source::Limits;
 use ecsdoctor::verdict::{diagnose, Options};
 
 fn render_all(dir: &Path, m: &Matcher) -> (String, String, String) {
-    let ev =
-        load(&Bundle::Dir(dir.to_path_buf()), None, &Limits::default()).expect("fixture loads");
+    let ev = load(&Bundle::Dir(dir.to_path_buf()), None, &Limits::default()).expect("fixture loads");
     let d = diagnose(&ev, m, &Options::default());
     let opts = RenderOptions {
         styles: Styles::default(),
         max_evidence: 8,
     };
     let mut out = [Vec::new(), Vec::new(), Vec::new()];
-    for (buf, f) in out
-        .iter_mut()
-        .zip([Format::Text, Format::Markdown, Format::Json])
-    {
+    for (buf, f) in out.iter_mut().zip([Format::Text, Format::Markdown, Format::Json]) {
         render::diagnosis(&d, f, &opts, buf).expect("render");
     }
     let [t, md, js] = out.map(|b| String::from_utf8(b).expect("utf8"));

@@ -19,21 +19,18 @@ pub fn run(args: &ExplainArgs, color: bool) -> Outcome {
             std::io::stdin()
                 .take(MAX_STDIN)
                 .read_to_end(&mut bytes)
-                .map_err(|e| {
-                    Failure::new(EXIT_BAD_INPUT, format!("standard input: cannot read: {e}"))
-                })?;
+                .map_err(|e| Failure::new(EXIT_BAD_INPUT, format!("standard input: cannot read: {e}")))?;
             String::from_utf8_lossy(&bytes).into_owned()
         }
     };
     if text.trim().is_empty() {
-        return Err(Failure::new(EXIT_BAD_INPUT, "explain: the text is empty; pass a stoppedReason or log excerpt as TEXT or on standard input"));
+        return Err(Failure::new(
+            EXIT_BAD_INPUT,
+            "explain: the text is empty; pass a stoppedReason or log excerpt as TEXT or on standard input",
+        ));
     }
     let d = crate::verdict::explain(&text, &matcher, &engine_options(&args.output));
     let ropts = render_options(&args.output, color);
     with_stdout(|w| crate::render::diagnosis(&d, args.output.format, &ropts, w))?;
-    Ok(if d.conclusive() {
-        EXIT_OK
-    } else {
-        EXIT_INCONCLUSIVE
-    })
+    Ok(if d.conclusive() { EXIT_OK } else { EXIT_INCONCLUSIVE })
 }

@@ -92,11 +92,7 @@ pub fn engine_options(o: &OutputArgs) -> Options {
 /// Render options from output flags and the color decision.
 pub fn render_options(o: &OutputArgs, color: bool) -> RenderOptions {
     RenderOptions {
-        styles: if color {
-            Styles::colored()
-        } else {
-            Styles::default()
-        },
+        styles: if color { Styles::colored() } else { Styles::default() },
         max_evidence: o.max_evidence,
     }
 }
@@ -141,12 +137,7 @@ pub fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
         .worker_threads(2)
         .enable_all()
         .build()
-        .map_err(|e| {
-            Failure::new(
-                crate::error::EXIT_AWS,
-                format!("cannot start the async runtime: {e}"),
-            )
-        })
+        .map_err(|e| Failure::new(crate::error::EXIT_AWS, format!("cannot start the async runtime: {e}")))
 }
 
 /// A spinner on stderr while fetching, only when stderr is a terminal.
@@ -165,18 +156,16 @@ pub fn spinner(message: &str) -> Option<indicatif::ProgressBar> {
 pub fn with_stdout(f: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) -> Result<(), Failure> {
     let stdout = std::io::stdout();
     let mut lock = stdout.lock();
-    f(&mut lock)
-        .and_then(|_| lock.flush())
-        .map_err(|e| Failure {
-            code: if e.kind() == std::io::ErrorKind::BrokenPipe {
-                0
-            } else {
-                2
-            },
-            message: if e.kind() == std::io::ErrorKind::BrokenPipe {
-                String::new()
-            } else {
-                format!("cannot write output: {e}")
-            },
-        })
+    f(&mut lock).and_then(|_| lock.flush()).map_err(|e| Failure {
+        code: if e.kind() == std::io::ErrorKind::BrokenPipe {
+            0
+        } else {
+            2
+        },
+        message: if e.kind() == std::io::ErrorKind::BrokenPipe {
+            String::new()
+        } else {
+            format!("cannot write output: {e}")
+        },
+    })
 }

@@ -111,11 +111,7 @@ fn show(r: &crate::rules::Rule, w: &mut dyn Write) -> std::io::Result<()> {
     writeln!(
         w,
         "looks in: {}",
-        r.look_in
-            .iter()
-            .map(|f| f.name())
-            .collect::<Vec<_>>()
-            .join(", ")
+        r.look_in.iter().map(|f| f.name()).collect::<Vec<_>>().join(", ")
     )?;
     writeln!(w, "defined in: {}:{}", r.origin.path, r.origin.line)?;
     if !r.permissions.is_empty() {

@@ -2,10 +2,7 @@
 
 use std::path::Path;
 
-use super::{
-    aws_options, engine_options, load_rules, render_options, runtime, spinner, with_stdout,
-    Failure, Outcome,
-};
+use super::{aws_options, engine_options, load_rules, render_options, runtime, spinner, with_stdout, Failure, Outcome};
 use crate::arn::{parse_task, TaskRef};
 use crate::cli::WhyArgs;
 use crate::error::{EXIT_BAD_INPUT, EXIT_INCONCLUSIVE, EXIT_OK};
@@ -33,7 +30,10 @@ pub fn run(args: &WhyArgs, color: bool) -> Outcome {
         crate::cmd::why::event_evidence(event, args, task.as_ref(), limits)?
     } else {
         let Some(t) = task.as_ref() else {
-            return Err(Failure::new(EXIT_BAD_INPUT, "name the task to diagnose (a task ARN, or an id with --cluster), or pass --from DIR"));
+            return Err(Failure::new(
+                EXIT_BAD_INPUT,
+                "name the task to diagnose (a task ARN, or an id with --cluster), or pass --from DIR",
+            ));
         };
         live(t, args, limits)?
     };
@@ -41,20 +41,11 @@ pub fn run(args: &WhyArgs, color: bool) -> Outcome {
 }
 
 /// Diagnoses evidence and prints it; returns the exit code.
-pub fn emit(
-    ev: &Evidence,
-    matcher: &crate::rules::engine::Matcher,
-    args: &WhyArgs,
-    color: bool,
-) -> Outcome {
+pub fn emit(ev: &Evidence, matcher: &crate::rules::engine::Matcher, args: &WhyArgs, color: bool) -> Outcome {
     let d: Diagnosis = diagnose(ev, matcher, &engine_options(&args.output));
     let ropts = render_options(&args.output, color);
     with_stdout(|w| crate::render::diagnosis(&d, args.output.format, &ropts, w))?;
-    Ok(if d.conclusive() {
-        EXIT_OK
-    } else {
-        EXIT_INCONCLUSIVE
-    })
+    Ok(if d.conclusive() { EXIT_OK } else { EXIT_INCONCLUSIVE })
 }
 
 /// Fetches evidence live.
@@ -71,17 +62,10 @@ pub fn live(task: &TaskRef, args: &WhyArgs, limits: Limits) -> Result<Evidence, 
 }
 
 /// Runs a future that does no real async work (the bundle source) to completion.
-fn block_on_sync<T>(
-    f: impl std::future::Future<Output = Result<T, crate::error::SourceError>>,
-) -> Result<T, Failure> {
+fn block_on_sync<T>(f: impl std::future::Future<Output = Result<T, crate::error::SourceError>>) -> Result<T, Failure> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
-        .map_err(|e| {
-            Failure::new(
-                EXIT_BAD_INPUT,
-                format!("cannot start the async runtime: {e}"),
-            )
-        })?;
+        .map_err(|e| Failure::new(EXIT_BAD_INPUT, format!("cannot start the async runtime: {e}")))?;
     Ok(rt.block_on(f)?)
 }
 
@@ -103,30 +87,16 @@ pub fn event_evidence(
             .push("offline: the task definition and logs were not fetched (--offline)".into());
         return Ok(ev);
     }
-    let Some(arn) = ev.task.task_arn.clone() else {
-        return Err(Failure::new(
-            EXIT_BAD_INPUT,
-            format!("{}: the event's detail has no taskArn", path.display()),
-        ));
-    };
-    let t = parse_task(&arn)
-        .map_err(|e| Failure::new(EXIT_BAD_INPUT, format!("{}: {e}", path.display())))?;
+    if ev.task.task_arn.is_none() {
+        return Err(Failure::new(EXIT_BAD_INPUT, format!("{}: the event's detail has no taskArn", path.display())));
+    }
     let opts = aws_options(&args.aws)?;
     let rt = runtime()?;
     let src = AwsSource::new(opts, limits);
-    match rt.block_on(src.evidence(Some(&t))) {
-        Ok(live) => Ok(Evidence {
-            task: ev.task,
-            task_definition: live.task_definition,
-            logs: live.logs,
-            notes: live.notes,
-        }),
-        // The task may be gone already (the point of events): diagnose the event alone.
-        Err(crate::error::SourceError::TaskNotFound { .. }) => {
-            ev.notes
-                .push("the task is no longer known to ECS; diagnosing the event alone".into());
-            Ok(ev)
-        }
-        Err(e) => Err(e.into()),
+    let pb = spinner("reading the task definition and logs from AWS");
+    let out = rt.block_on(src.complete_task(ev.task));
+    if let Some(pb) = pb {
+        pb.finish_and_clear();
     }
+    Ok(out?)
 }

@@ -18,12 +18,7 @@ pub fn diagnosis(d: &Diagnosis, o: &RenderOptions, w: &mut dyn Write) -> io::Res
         Culprit::Unknown if v.category == Category::Unknown => "Inconclusive".to_string(),
         c => format!("IAM: {}", c.describe()),
     };
-    writeln!(
-        w,
-        "**ecsdoctor — {}:** {}",
-        tag,
-        markdown_inline(&v.summary)
-    )?;
+    writeln!(w, "**ecsdoctor — {}:** {}", tag, markdown_inline(&v.summary))?;
     writeln!(w)?;
     if let Some(t) = &d.task_arn {
         writeln!(w, "- **Task:** `{}`", markdown_code(t))?;
@@ -65,11 +60,7 @@ pub fn diagnosis(d: &Diagnosis, o: &RenderOptions, w: &mut dyn Write) -> io::Res
     writeln!(
         w,
         "**Fix:** {}",
-        v.fix
-            .lines()
-            .map(markdown_inline)
-            .collect::<Vec<_>>()
-            .join(" ")
+        v.fix.lines().map(markdown_inline).collect::<Vec<_>>().join(" ")
     )?;
     if let Some(p) = &v.iam_policy {
         let text = serde_json::to_string_pretty(p).map_err(io::Error::other)?;
@@ -88,12 +79,7 @@ pub fn diagnosis(d: &Diagnosis, o: &RenderOptions, w: &mut dyn Write) -> io::Res
         for f in d.findings.iter().take(o.max_evidence.max(1)) {
             // Two rules matching one line quote it once.
             if shown.insert((&f.source, &f.evidence)) {
-                writeln!(
-                    w,
-                    "[{}] {}",
-                    markdown_code(&f.source),
-                    markdown_code(&f.evidence)
-                )?;
+                writeln!(w, "[{}] {}", markdown_code(&f.source), markdown_code(&f.evidence))?;
             }
         }
         writeln!(w, "```")?;

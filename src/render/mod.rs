@@ -48,12 +48,7 @@ pub struct RenderOptions {
 }
 
 /// Writes a diagnosis in the chosen format.
-pub fn diagnosis(
-    d: &Diagnosis,
-    format: Format,
-    opts: &RenderOptions,
-    w: &mut dyn Write,
-) -> io::Result<()> {
+pub fn diagnosis(d: &Diagnosis, format: Format, opts: &RenderOptions, w: &mut dyn Write) -> io::Result<()> {
     match format {
         Format::Text => text::diagnosis(d, opts, w),
         Format::Markdown => markdown::diagnosis(d, opts, w),

@@ -23,12 +23,7 @@ pub fn diagnosis(d: &Diagnosis, o: &RenderOptions, w: &mut dyn Write) -> io::Res
         Culprit::Unknown if v.category == Category::Unknown => "INCONCLUSIVE".to_string(),
         c => c.name().to_ascii_uppercase(),
     };
-    writeln!(
-        w,
-        "{} {}",
-        tag.style(tag_style),
-        v.summary.style(s.headline)
-    )?;
+    writeln!(w, "{} {}", tag.style(tag_style), v.summary.style(s.headline))?;
     if let Some(t) = &d.task_arn {
         writeln!(w, "{} {t}", "task:".style(s.label))?;
     }
@@ -83,13 +78,7 @@ pub fn diagnosis(d: &Diagnosis, o: &RenderOptions, w: &mut dyn Write) -> io::Res
                 f.source.style(s.dim)
             )?;
             writeln!(w, "    {}", f.evidence)?;
-            writeln!(
-                w,
-                "    {} {} — {}",
-                "→".style(s.dim),
-                f.culprit.describe(),
-                f.reason
-            )?;
+            writeln!(w, "    {} {} — {}", "→".style(s.dim), f.culprit.describe(), f.reason)?;
         }
         if d.findings.len() > o.max_evidence.max(1) {
             writeln!(
@@ -106,12 +95,7 @@ pub fn diagnosis(d: &Diagnosis, o: &RenderOptions, w: &mut dyn Write) -> io::Res
         writeln!(w, "  {} {r}", "principal:".style(s.label))?;
     }
     if !v.permissions.is_empty() {
-        writeln!(
-            w,
-            "  {} {}",
-            "actions:".style(s.label),
-            v.permissions.join(", ")
-        )?;
+        writeln!(w, "  {} {}", "actions:".style(s.label), v.permissions.join(", "))?;
     }
     if let Some(r) = &v.resource {
         writeln!(w, "  {} {r}", "resource:".style(s.label))?;

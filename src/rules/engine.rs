@@ -39,10 +39,7 @@ impl Matcher {
         for r in &catalogue.rules {
             match compile_pattern(&r.pattern) {
                 Ok(re) => regexes.push(re),
-                Err(e) => errors.push(rule_error(
-                    r,
-                    format!("`pattern` is not a valid regex: {e}"),
-                )),
+                Err(e) => errors.push(rule_error(r, format!("`pattern` is not a valid regex: {e}"))),
             }
         }
         if !errors.is_empty() {
@@ -83,10 +80,7 @@ impl Matcher {
     }
 
     /// Loads and compiles built-in and user rules.
-    pub fn load(
-        include_builtin: bool,
-        user_paths: &[std::path::PathBuf],
-    ) -> Result<Matcher, RuleErrors> {
+    pub fn load(include_builtin: bool, user_paths: &[std::path::PathBuf]) -> Result<Matcher, RuleErrors> {
         Matcher::new(Catalogue::load(include_builtin, user_paths)?)
     }
 
@@ -115,10 +109,7 @@ impl Matcher {
         if !matched.matched_any() {
             return Vec::new();
         }
-        matched
-            .iter()
-            .filter_map(|k| self.captures_of(idx[k], text))
-            .collect()
+        matched.iter().filter_map(|k| self.captures_of(idx[k], text)).collect()
     }
 
     /// Runs one rule's own regex (ignoring `look_in`); used by the example runner and `explain`.
@@ -131,10 +122,7 @@ impl Matcher {
                 captures.insert(name.to_string(), m.as_str().to_string());
             }
         }
-        let matched = caps
-            .get(0)
-            .map(|m| m.as_str().to_string())
-            .unwrap_or_default();
+        let matched = caps.get(0).map(|m| m.as_str().to_string()).unwrap_or_default();
         Some(Hit {
             rule,
             captures,

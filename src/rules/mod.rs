@@ -16,43 +16,16 @@ use crate::evidence::Field;
 
 /// The built-in rule files, compiled into the binary. One file per failure family.
 pub const BUILTIN_FILES: &[(&str, &str)] = &[
-    (
-        "rules/image-pull.toml",
-        include_str!("../../rules/image-pull.toml"),
-    ),
-    (
-        "rules/secrets.toml",
-        include_str!("../../rules/secrets.toml"),
-    ),
-    (
-        "rules/logging.toml",
-        include_str!("../../rules/logging.toml"),
-    ),
-    (
-        "rules/networking.toml",
-        include_str!("../../rules/networking.toml"),
-    ),
-    (
-        "rules/platform.toml",
-        include_str!("../../rules/platform.toml"),
-    ),
-    (
-        "rules/resources.toml",
-        include_str!("../../rules/resources.toml"),
-    ),
-    (
-        "rules/integrations.toml",
-        include_str!("../../rules/integrations.toml"),
-    ),
-    (
-        "rules/app-sdk.toml",
-        include_str!("../../rules/app-sdk.toml"),
-    ),
+    ("rules/image-pull.toml", include_str!("../../rules/image-pull.toml")),
+    ("rules/secrets.toml", include_str!("../../rules/secrets.toml")),
+    ("rules/logging.toml", include_str!("../../rules/logging.toml")),
+    ("rules/networking.toml", include_str!("../../rules/networking.toml")),
+    ("rules/platform.toml", include_str!("../../rules/platform.toml")),
+    ("rules/resources.toml", include_str!("../../rules/resources.toml")),
+    ("rules/integrations.toml", include_str!("../../rules/integrations.toml")),
+    ("rules/app-sdk.toml", include_str!("../../rules/app-sdk.toml")),
     ("rules/app.toml", include_str!("../../rules/app.toml")),
-    (
-        "rules/operations.toml",
-        include_str!("../../rules/operations.toml"),
-    ),
+    ("rules/operations.toml", include_str!("../../rules/operations.toml")),
 ];
 
 /// Who a rule says must act. `ByPhase` leaves it to the engine (named principal, then phase).
@@ -443,9 +416,7 @@ impl Catalogue {
         for p in user_paths {
             for file in expand_path(p, &mut errors) {
                 match read_rule_file(&file) {
-                    Ok(text) => {
-                        cat.add_text(&file.display().to_string(), &text, false, &mut errors)
-                    }
+                    Ok(text) => cat.add_text(&file.display().to_string(), &text, false, &mut errors),
                     Err(e) => errors.push(e),
                 }
             }
@@ -494,9 +465,7 @@ impl Catalogue {
                     path: path.into(),
                     line: None,
                     rule_id: None,
-                    message: format!(
-                        "operation `{k}` maps to `{v}`, expected an IAM action like `s3:GetObject`"
-                    ),
+                    message: format!("operation `{k}` maps to `{v}`, expected an IAM action like `s3:GetObject`"),
                 });
             }
             self.operations.operations.insert(k, v);
@@ -599,12 +568,9 @@ pub fn is_action(s: &str) -> bool {
 }
 
 fn is_valid_id(id: &str) -> bool {
-    let ok_chars = id.split('-').all(|part| {
-        !part.is_empty()
-            && part
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
-    });
+    let ok_chars = id
+        .split('-')
+        .all(|part| !part.is_empty() && part.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()));
     ok_chars && id.starts_with(|c: char| c.is_ascii_lowercase())
 }
 
@@ -657,10 +623,7 @@ fn validate(
         err(origin.line, "`title` is empty".into());
     }
     if r.look_in.is_empty() {
-        err(
-            origin.line,
-            "`look_in` is empty: name at least one field".into(),
-        );
+        err(origin.line, "`look_in` is empty: name at least one field".into());
     }
     let compiled = match compile_pattern(r.pattern.get_ref()) {
         Ok(re) => Some(re),
@@ -673,10 +636,7 @@ fn validate(
                 .unwrap_or("invalid")
                 .trim()
                 .to_string();
-            err(
-                pattern_line,
-                format!("`pattern` is not a valid regex: {first}"),
-            );
+            err(pattern_line, format!("`pattern` is not a valid regex: {first}"));
             None
         }
     };
@@ -698,7 +658,12 @@ fn validate(
         let names: BTreeSet<&str> = re.capture_names().flatten().collect();
         for ph in placeholders(&r.fix) {
             if !names.contains(ph.as_str()) && !STANDARD_PLACEHOLDERS.contains(&ph.as_str()) {
-                err(origin.line, format!("`fix` uses {{{ph}}}, which is neither a named group of the pattern nor a standard placeholder"));
+                err(
+                    origin.line,
+                    format!(
+                        "`fix` uses {{{ph}}}, which is neither a named group of the pattern nor a standard placeholder"
+                    ),
+                );
             }
         }
     }
@@ -872,9 +837,7 @@ no_match = ["allowed"]
         let dir = tempfile::tempdir().expect("tempdir");
         let p = dir.path().join("d.toml");
         std::fs::write(&p, "disable = [\"no-such-rule\"]\n").expect("write");
-        let s = Catalogue::load(true, &[p])
-            .expect_err("unknown id")
-            .to_string();
+        let s = Catalogue::load(true, &[p]).expect_err("unknown id").to_string();
         assert!(s.contains("no-such-rule"), "{s}");
     }
 
@@ -889,27 +852,18 @@ no_match = ["allowed"]
     fn operations_map_service_and_operation_to_an_action() {
         let mut ops = Operations::default();
         ops.services.insert("s3".into(), "s3".into());
-        ops.services
-            .insert("secretsmanager".into(), "secretsmanager".into());
-        ops.operations
-            .insert("ListObjectsV2".into(), "s3:ListBucket".into());
+        ops.services.insert("secretsmanager".into(), "secretsmanager".into());
+        ops.operations.insert("ListObjectsV2".into(), "s3:ListBucket".into());
         assert_eq!(
             ops.action_for(Some("S3"), "ListObjectsV2").as_deref(),
             Some("s3:ListBucket")
         );
+        assert_eq!(ops.action_for(Some("S3"), "PutObject").as_deref(), Some("s3:PutObject"));
         assert_eq!(
-            ops.action_for(Some("S3"), "PutObject").as_deref(),
-            Some("s3:PutObject")
-        );
-        assert_eq!(
-            ops.action_for(Some("Secrets Manager"), "GetSecretValue")
-                .as_deref(),
+            ops.action_for(Some("Secrets Manager"), "GetSecretValue").as_deref(),
             Some("secretsmanager:GetSecretValue")
         );
-        assert_eq!(
-            ops.action_for(None, "ListObjectsV2").as_deref(),
-            Some("s3:ListBucket")
-        );
+        assert_eq!(ops.action_for(None, "ListObjectsV2").as_deref(), Some("s3:ListBucket"));
         assert_eq!(ops.action_for(None, "Frobnicate"), None);
         assert_eq!(
             ops.action_for(Some("DynamoDB"), "UpdateItem").as_deref(),

@@ -30,8 +30,8 @@ use super::{EvidenceSource, Limits};
 use crate::arn::TaskRef;
 use crate::error::SourceError;
 use crate::evidence::{
-    Container, ContainerDefinition, EnvironmentFile, Evidence, LogConfiguration, LogLine,
-    RepositoryCredentials, Secret, Task, TaskDefinition, Timestamp,
+    Container, ContainerDefinition, EnvironmentFile, Evidence, LogConfiguration, LogLine, RepositoryCredentials,
+    Secret, Task, TaskDefinition, Timestamp,
 };
 
 /// The only operations ecsdoctor may send. Everything is read-only.
@@ -72,13 +72,7 @@ impl Tracer {
     /// A tracer writing to `path` (JSON lines), if any.
     pub fn new(path: Option<&std::path::Path>) -> Tracer {
         let file = path
-            .and_then(|p| {
-                std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(p)
-                    .ok()
-            })
+            .and_then(|p| std::fs::OpenOptions::new().create(true).append(true).open(p).ok())
             .map(Mutex::new);
         Tracer {
             round: AtomicUsize::new(0),
@@ -124,9 +118,7 @@ impl Intercept for Guard {
             None => return Err("ecsdoctor refused an AWS call it could not identify".into()),
         };
         if !ALLOWED_OPERATIONS.contains(&op.as_str()) {
-            return Err(
-                format!("ecsdoctor is read-only and refused to send {service}:{op}").into(),
-            );
+            return Err(format!("ecsdoctor is read-only and refused to send {service}:{op}").into());
         }
         let round = self.0.round.load(Ordering::SeqCst);
         if let Ok(mut c) = self.0.calls.lock() {
@@ -179,7 +171,9 @@ impl Clients {
         }
         let base = loader.load().await;
         let region = base.region().map(|r| r.to_string()).ok_or_else(|| {
-            SourceError::BadInput("no AWS region: pass --region, use a full task ARN, or set AWS_REGION / a profile region".into())
+            SourceError::BadInput(
+                "no AWS region: pass --region, use a full task ARN, or set AWS_REGION / a profile region".into(),
+            )
         })?;
         let tracer = Arc::new(Tracer::new(opts.trace.as_deref()));
         let ecs_conf = ecs::config::Builder::from(&base)
@@ -254,6 +248,27 @@ impl EvidenceSource for AwsSource {
     }
 }
 
+impl AwsSource {
+    /// Completes a task known from elsewhere (an EventBridge event) with its task definition and
+    /// logs, without asking ECS for the task itself (it may be gone already).
+    pub async fn complete_task(&self, task: Task) -> Result<Evidence, SourceError> {
+        let secs = self.opts.timeout.as_secs().max(1);
+        let region = task.task_arn.as_deref().and_then(|a| a.split(':').nth(3)).map(str::to_string);
+        let cluster = task.cluster_arn.clone().unwrap_or_else(|| "default".into());
+        let work = async {
+            let clients = Clients::new(&self.opts, region.as_deref()).await?;
+            if let Ok(mut t) = self.tracer.lock() {
+                *t = Some(clients.tracer.clone());
+            }
+            complete(&clients, task, &cluster, &self.opts, &self.limits).await
+        };
+        match tokio::time::timeout(self.opts.timeout, work).await {
+            Ok(r) => r,
+            Err(_) => Err(SourceError::Timeout(secs)),
+        }
+    }
+}
+
 /// The cluster to ask: the ARN's, else `--cluster`, else `default`.
 pub fn cluster_of(task: &TaskRef, opts: &AwsOptions) -> String {
     task.cluster
@@ -262,86 +277,145 @@ pub fn cluster_of(task: &TaskRef, opts: &AwsOptions) -> String {
         .unwrap_or_else(|| "default".to_string())
 }
 
-/// Fetches the evidence for one task.
-pub async fn fetch(
-    clients: &Clients,
-    task: &TaskRef,
-    opts: &AwsOptions,
-    limits: &Limits,
-) -> Result<Evidence, SourceError> {
+/// Fetches the evidence for one task: round 1 DescribeTasks, round 2 DescribeTaskDefinition
+/// (unless cached), round 3 the logs of every container in parallel.
+pub async fn fetch(clients: &Clients, task: &TaskRef, opts: &AwsOptions, limits: &Limits) -> Result<Evidence, SourceError> {
     let cluster = cluster_of(task, opts);
     let task_key = task.arn.clone().unwrap_or_else(|| task.id.clone());
     clients.tracer.next_round();
+    let tasks = describe_tasks(clients, &cluster, std::slice::from_ref(&task_key), opts).await?;
+    let Some(t) = tasks.into_iter().next() else {
+        return Err(SourceError::TaskNotFound { task: task_key, cluster });
+    };
+    complete(clients, t, &cluster, opts, limits).await
+}
+
+/// Completes a task already read (from DescribeTasks or an EventBridge event) with its task
+/// definition and logs.
+pub async fn complete(
+    clients: &Clients,
+    task: Task,
+    cluster: &str,
+    opts: &AwsOptions,
+    limits: &Limits,
+) -> Result<Evidence, SourceError> {
+    let mut ev = Evidence { task, ..Evidence::default() };
+    if let Some(td_arn) = ev.task.task_definition_arn.clone() {
+        let cached = read_cache(opts, &td_arn).is_some();
+        if !cached {
+            clients.tracer.next_round();
+        }
+        match task_definition(clients, &td_arn, cluster, opts).await {
+            Ok(td) => ev.task_definition = Some(td),
+            Err(err @ (SourceError::Credentials(_) | SourceError::Unreachable(_) | SourceError::Timeout(_))) => {
+                return Err(err)
+            }
+            Err(err) => ev.notes.push(format!("could not read task definition {td_arn}: {err}; role names unknown")),
+        }
+    }
+    clients.tracer.next_round();
+    fetch_logs(clients, &mut ev, opts, limits).await?;
+    Ok(ev)
+}
+
+/// DescribeTasks for up to 100 tasks per call (calls in parallel when there are more). Tasks ECS
+/// no longer knows are simply absent from the result.
+pub async fn describe_tasks(
+    clients: &Clients,
+    cluster: &str,
+    tasks: &[String],
+    opts: &AwsOptions,
+) -> Result<Vec<Task>, SourceError> {
+    let mut set = tokio::task::JoinSet::new();
+    for (i, chunk) in tasks.chunks(100).enumerate() {
+        let req = clients.ecs.describe_tasks().cluster(cluster).set_tasks(Some(chunk.to_vec()));
+        set.spawn(async move { (i, req.send().await) });
+    }
+    let mut pages = Vec::new();
+    while let Some(r) = set.join_next().await {
+        let (i, out) = r.map_err(|e| SourceError::Other(format!("a DescribeTasks call failed: {e}")))?;
+        let out = out.map_err(|e| map_err("ecs:DescribeTasks", e, cluster, &clients.region, opts))?;
+        pages.push((i, out.tasks().iter().map(map_task).collect::<Vec<_>>()));
+    }
+    pages.sort_by_key(|p| p.0);
+    Ok(pages.into_iter().flat_map(|p| p.1).collect())
+}
+
+/// One task definition revision, from the on-disk cache or DescribeTaskDefinition (revisions are
+/// immutable, so a cached one never goes stale).
+pub async fn task_definition(
+    clients: &Clients,
+    td_arn: &str,
+    cluster: &str,
+    opts: &AwsOptions,
+) -> Result<TaskDefinition, SourceError> {
+    if let Some(td) = read_cache(opts, td_arn) {
+        return Ok(td);
+    }
     let out = clients
         .ecs
-        .describe_tasks()
-        .cluster(&cluster)
-        .tasks(&task_key)
+        .describe_task_definition()
+        .task_definition(td_arn)
         .send()
         .await
-        .map_err(|e| map_err("ecs:DescribeTasks", e, &cluster, &clients.region, opts))?;
-    let Some(t) = out.tasks().first() else {
-        return Err(SourceError::TaskNotFound {
-            task: task_key,
-            cluster,
-        });
-    };
-    let mut ev = Evidence {
-        task: map_task(t),
-        ..Evidence::default()
-    };
-    let mut notes = Vec::new();
-    if let Some(td_arn) = ev.task.task_definition_arn.clone() {
-        ev.task_definition = match read_cache(opts, &td_arn) {
-            Some(td) => Some(td),
-            None => {
-                clients.tracer.next_round();
-                match clients
-                    .ecs
-                    .describe_task_definition()
-                    .task_definition(&td_arn)
-                    .send()
-                    .await
-                {
-                    Ok(o) => {
-                        let td = o.task_definition().map(map_task_definition);
-                        if let Some(td) = &td {
-                            write_cache(opts, &td_arn, td);
-                        }
-                        td
-                    }
-                    Err(e) => {
-                        let err = map_err(
-                            "ecs:DescribeTaskDefinition",
-                            e,
-                            &cluster,
-                            &clients.region,
-                            opts,
-                        );
-                        if matches!(
-                            err,
-                            SourceError::Credentials(_) | SourceError::Unreachable(_)
-                        ) {
-                            return Err(err);
-                        }
-                        notes.push(format!(
-                            "could not read task definition {td_arn}: {err}; role names unknown"
-                        ));
-                        None
-                    }
-                }
-            }
-        };
+        .map_err(|e| map_err("ecs:DescribeTaskDefinition", e, cluster, &clients.region, opts))?;
+    let td = out
+        .task_definition()
+        .map(map_task_definition)
+        .ok_or_else(|| SourceError::Other(format!("DescribeTaskDefinition returned no task definition for {td_arn}")))?;
+    write_cache(opts, td_arn, &td);
+    Ok(td)
+}
+
+/// The ARNs of a cluster's stopped tasks (ListTasks, desiredStatus STOPPED, every page up to
+/// `limit`), optionally only those of one service or family. Returns the ARNs and the page count.
+pub async fn list_stopped_tasks(
+    clients: &Clients,
+    cluster: &str,
+    service: Option<&str>,
+    family: Option<&str>,
+    limit: usize,
+    opts: &AwsOptions,
+) -> Result<(Vec<String>, usize), SourceError> {
+    let mut arns = Vec::new();
+    let mut token: Option<String> = None;
+    let mut pages = 0;
+    loop {
+        let mut req = clients
+            .ecs
+            .list_tasks()
+            .cluster(cluster)
+            .desired_status(ecs::types::DesiredStatus::Stopped)
+            .max_results(100)
+            .set_next_token(token.take());
+        if let Some(s) = service {
+            req = req.service_name(s);
+        }
+        if let Some(f) = family {
+            req = req.family(f);
+        }
+        let out = req.send().await.map_err(|e| map_err("ecs:ListTasks", e, cluster, &clients.region, opts))?;
+        pages += 1;
+        arns.extend(out.task_arns().iter().cloned());
+        token = out.next_token().map(str::to_string).filter(|t| !t.is_empty());
+        if token.is_none() || arns.len() >= limit {
+            break;
+        }
     }
-    // Round 3: every container's logs, in parallel.
-    let plans = log_plans(&ev, &clients.region, &mut notes);
+    arns.truncate(limit);
+    Ok((arns, pages))
+}
+
+/// Reads the logs of every awslogs container of a task, all in parallel: the newest
+/// `--log-lines` events, plus a FilterLogEvents pass over the task's lifetime for denial terms,
+/// so that an AccessDenied followed by a long stack trace is not missed.
+pub async fn fetch_logs(clients: &Clients, ev: &mut Evidence, opts: &AwsOptions, limits: &Limits) -> Result<(), SourceError> {
+    let cluster = ev.task.cluster_arn.clone().unwrap_or_default();
+    let mut notes = Vec::new();
+    let plans = log_plans(ev, &clients.region, &mut notes);
     if !plans.is_empty() {
-        clients.tracer.next_round();
         let mut set = tokio::task::JoinSet::new();
-        let (start, end) = (
-            ev.task.created_at.map(|t| t.0),
-            ev.task.stopped_at.map(|t| t.0 + 60_000),
-        );
+        let (start, end) = (ev.task.created_at.map(|t| t.0), ev.task.stopped_at.map(|t| t.0 + 60_000));
         for (i, plan) in plans.into_iter().enumerate() {
             let client = clients.logs(&plan.region);
             let n = opts.log_lines.clamp(1, 10_000) as i32;
@@ -353,18 +427,14 @@ pub async fn fetch(
                     .start_from_head(false)
                     .limit(n)
                     .send();
-                let mut filter = client
+                let filter = client
                     .filter_log_events()
                     .log_group_name(&plan.group)
                     .log_stream_names(&plan.stream)
                     .filter_pattern(DENIAL_FILTER)
+                    .set_start_time(start)
+                    .set_end_time(end)
                     .limit(200);
-                if let Some(s) = start {
-                    filter = filter.start_time(s);
-                }
-                if let Some(e) = end {
-                    filter = filter.end_time(e);
-                }
                 let (tail, filter) = tokio::join!(tail, filter.send());
                 (i, plan, tail, filter)
             });
@@ -389,27 +459,15 @@ pub async fn fetch(
                         notes.push(n);
                         continue;
                     }
-                    return Err(map_err(
-                        "logs:GetLogEvents",
-                        e,
-                        &cluster,
-                        &clients.region,
-                        opts,
-                    ));
+                    return Err(map_err("logs:GetLogEvents", e, &cluster, &clients.region, opts));
                 }
             }
             match filter {
                 Ok(o) => {
                     let before = lines.len();
                     for e in o.events() {
-                        let l = LogLine {
-                            timestamp: e.timestamp(),
-                            message: e.message().unwrap_or_default().to_string(),
-                        };
-                        if !lines
-                            .iter()
-                            .any(|x| x.timestamp == l.timestamp && x.message == l.message)
-                        {
+                        let l = LogLine { timestamp: e.timestamp(), message: e.message().unwrap_or_default().to_string() };
+                        if !lines.iter().any(|x| x.timestamp == l.timestamp && x.message == l.message) {
                             lines.push(l);
                         }
                     }
@@ -421,19 +479,14 @@ pub async fn fetch(
                         ));
                     }
                 }
-                Err(e) => notes.push(format!(
-                    "logs of `{}`: the denial search failed: {}",
-                    plan.container,
-                    one_line(&e)
-                )),
+                Err(e) => notes.push(format!("logs of `{}`: the denial search failed: {}", plan.container, one_line(&e))),
             }
             lines.sort_by_key(|l| l.timestamp.unwrap_or(i64::MIN));
-            ev.logs
-                .push(limits.apply(&plan.container, lines, &mut notes));
+            ev.logs.push(limits.apply(&plan.container, lines, &mut notes));
         }
     }
     ev.notes.extend(notes);
-    Ok(ev)
+    Ok(())
 }
 
 struct LogPlan {
@@ -465,7 +518,10 @@ fn log_plans(ev: &Evidence, default_region: &str, notes: &mut Vec<String>) -> Ve
                 continue;
             }
             other => {
-                notes.push(format!("logs of `{}` not available here: log driver `{other}` does not write to CloudWatch Logs", c.name));
+                notes.push(format!(
+                    "logs of `{}` not available here: log driver `{other}` does not write to CloudWatch Logs",
+                    c.name
+                ));
                 continue;
             }
         }
@@ -478,20 +534,22 @@ fn log_plans(ev: &Evidence, default_region: &str, notes: &mut Vec<String>) -> Ve
         };
         let stream = match lc.options.get("awslogs-stream-prefix") {
             Some(prefix) => format!("{prefix}/{}/{task_id}", c.name),
-            None => match ev
-                .task
-                .containers
-                .iter()
-                .find(|x| x.name == c.name)
-                .and_then(|x| x.runtime_id.clone())
-            {
-                // Without a prefix (EC2 only) the stream is named after the Docker container id.
-                Some(id) => id,
-                None => {
-                    notes.push(format!("logs of `{}` not available here: no awslogs-stream-prefix and no runtimeId to name the stream", c.name));
-                    continue;
+            None => {
+                match ev
+                    .task
+                    .containers
+                    .iter()
+                    .find(|x| x.name == c.name)
+                    .and_then(|x| x.runtime_id.clone())
+                {
+                    // Without a prefix (EC2 only) the stream is named after the Docker container id.
+                    Some(id) => id,
+                    None => {
+                        notes.push(format!("logs of `{}` not available here: no awslogs-stream-prefix and no runtimeId to name the stream", c.name));
+                        continue;
+                    }
                 }
-            },
+            }
         };
         let region = lc
             .options
@@ -547,25 +605,17 @@ where
         Some(p) => {
             format!("run `aws sso login --profile {p}` or refresh the profile's credentials")
         }
-        None => {
-            "refresh your credentials (e.g. `aws sso login --profile NAME`, then --profile NAME)"
-                .to_string()
-        }
+        None => "refresh your credentials (e.g. `aws sso login --profile NAME`, then --profile NAME)".to_string(),
     };
     match code.as_str() {
-        "AccessDeniedException"
-        | "AccessDenied"
-        | "UnauthorizedOperation"
-        | "UnauthorizedException" => {
+        "AccessDeniedException" | "AccessDenied" | "UnauthorizedOperation" | "UnauthorizedException" => {
             return SourceError::AccessDenied {
                 action: action.into(),
                 message: first_line(&message),
             };
         }
         "ExpiredToken" | "ExpiredTokenException" | "RequestExpired" | "TokenRefreshRequired" => {
-            return SourceError::Credentials(format!(
-                "AWS credentials have expired ({code}): {login}"
-            ));
+            return SourceError::Credentials(format!("AWS credentials have expired ({code}): {login}"));
         }
         "UnrecognizedClientException"
         | "InvalidClientTokenId"
@@ -596,9 +646,7 @@ where
         SdkError::DispatchFailure(d) => {
             let lower = chain.to_ascii_lowercase();
             if lower.contains("credentials")
-                && (lower.contains("not loaded")
-                    || lower.contains("no credentials")
-                    || lower.contains("providers"))
+                && (lower.contains("not loaded") || lower.contains("no credentials") || lower.contains("providers"))
             {
                 return SourceError::Credentials(format!(
                     "no AWS credentials found (environment, profile, SSO, web identity, container or instance metadata): {login}; or pass --profile"
@@ -610,9 +658,7 @@ where
                     shorten(&chain)
                 ));
             }
-            if lower.contains("signing region")
-                || lower.contains("region") && lower.contains("missing")
-            {
+            if lower.contains("signing region") || lower.contains("region") && lower.contains("missing") {
                 return SourceError::BadInput(
                     "no AWS region: pass --region, use a full task ARN, or set AWS_REGION".into(),
                 );
@@ -626,7 +672,10 @@ where
             };
             SourceError::Unreachable(format!(
                 "cannot reach AWS for {action} ({what}{}): {}; check the network, proxy and --endpoint-url",
-                opts.endpoint_url.as_deref().map(|u| format!(" at {u}")).unwrap_or_default(),
+                opts.endpoint_url
+                    .as_deref()
+                    .map(|u| format!(" at {u}"))
+                    .unwrap_or_default(),
                 shorten(&chain)
             ))
         }
@@ -678,10 +727,7 @@ fn first_line(s: &str) -> String {
 }
 
 fn shorten(s: &str) -> String {
-    let s: String = s
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
+    let s: String = s.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
     if s.chars().count() > 300 {
         s.chars().take(297).collect::<String>() + "..."
     } else {

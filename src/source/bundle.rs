@@ -85,8 +85,7 @@ fn bad(msg: String) -> SourceError {
 /// Reads a file that must be JSON text of bounded size.
 fn read_text(path: &Path, what: &str) -> Result<String, SourceError> {
     let name = path.display();
-    let meta = std::fs::metadata(path)
-        .map_err(|e| bad(format!("{name}: cannot read {what}: {}", io_reason(&e))))?;
+    let meta = std::fs::metadata(path).map_err(|e| bad(format!("{name}: cannot read {what}: {}", io_reason(&e))))?;
     if meta.is_dir() {
         return Err(bad(format!("{name}: is a directory, expected {what}")));
     }
@@ -123,11 +122,7 @@ fn io_reason(e: &std::io::Error) -> String {
     }
 }
 
-fn parse<T: serde::de::DeserializeOwned>(
-    text: &str,
-    name: &str,
-    what: &str,
-) -> Result<T, SourceError> {
+fn parse<T: serde::de::DeserializeOwned>(text: &str, name: &str, what: &str) -> Result<T, SourceError> {
     serde_json::from_str(text).map_err(|e| {
         let kind = if e.is_syntax() || e.is_eof() {
             "is not valid JSON"
@@ -139,8 +134,7 @@ fn parse<T: serde::de::DeserializeOwned>(
 }
 
 const DESCRIBE_TASKS: &str = "the JSON output of `aws ecs describe-tasks` (an object with `tasks`)";
-const DESCRIBE_TD: &str =
-    "the JSON output of `aws ecs describe-task-definition` (an object with `taskDefinition`)";
+const DESCRIBE_TD: &str = "the JSON output of `aws ecs describe-task-definition` (an object with `taskDefinition`)";
 const LOG_EVENTS: &str = "the JSON output of `aws logs get-log-events` (an object with `events`)";
 
 /// Checks the top level is an object with the key that identifies the answer, so that a file of
@@ -160,10 +154,7 @@ fn require_key(text: &str, key: &str, name: &str, what: &str) -> Result<(), Sour
                 }
             )))
         }
-        None => Err(bad(format!(
-            "{name}: is a JSON {}, expected {what}",
-            json_kind(&v)
-        ))),
+        None => Err(bad(format!("{name}: is a JSON {}, expected {what}", json_kind(&v)))),
     }
 }
 
@@ -218,15 +209,12 @@ pub fn select_task(text: &str, name: &str, want: Option<&TaskRef>) -> Result<Tas
                     )
                 })
                 .unwrap_or_default();
-            Err(bad(format!("{name}: tasks[] is empty{why}; expected one task — ECS keeps stopped tasks for about an hour")))
+            Err(bad(format!(
+                "{name}: tasks[] is empty{why}; expected one task — ECS keeps stopped tasks for about an hour"
+            )))
         }
         n => {
-            let ids: Vec<&str> = dt
-                .tasks
-                .iter()
-                .filter_map(|t| t.task_arn.as_deref())
-                .take(5)
-                .collect();
+            let ids: Vec<&str> = dt.tasks.iter().filter_map(|t| t.task_arn.as_deref()).take(5).collect();
             Err(bad(format!(
                 "{name}: holds {n} tasks; name one as the task argument (e.g. {})",
                 ids.first().copied().unwrap_or("its ARN")
@@ -249,15 +237,9 @@ pub fn parse_task_definition(text: &str, name: &str) -> Result<TaskDefinition, S
     } else if o.contains_key("containerDefinitions") {
         v.clone()
     } else {
-        return Err(bad(format!(
-            "{name}: has no `taskDefinition`; expected {DESCRIBE_TD}"
-        )));
+        return Err(bad(format!("{name}: has no `taskDefinition`; expected {DESCRIBE_TD}")));
     };
-    serde_json::from_value(inner).map_err(|e| {
-        bad(format!(
-            "{name}: has the wrong shape ({e}); expected {DESCRIBE_TD}"
-        ))
-    })
+    serde_json::from_value(inner).map_err(|e| bad(format!("{name}: has the wrong shape ({e}); expected {DESCRIBE_TD}")))
 }
 
 /// Parses log events, applying the caps.
@@ -289,11 +271,7 @@ impl EvidenceSource for BundleSource {
 }
 
 /// Reads a bundle.
-pub fn load(
-    bundle: &Bundle,
-    want: Option<&TaskRef>,
-    limits: &Limits,
-) -> Result<Evidence, SourceError> {
+pub fn load(bundle: &Bundle, want: Option<&TaskRef>, limits: &Limits) -> Result<Evidence, SourceError> {
     match bundle {
         Bundle::Stdin => {
             let mut bytes = Vec::new();
@@ -302,9 +280,7 @@ pub fn load(
                 .read_to_end(&mut bytes)
                 .map_err(|e| bad(format!("standard input: cannot read: {e}")))?;
             if bytes.len() as u64 > MAX_FILE_BYTES {
-                return Err(bad(format!(
-                    "standard input: more than {MAX_FILE_BYTES} bytes"
-                )));
+                return Err(bad(format!("standard input: more than {MAX_FILE_BYTES} bytes")));
             }
             let text = to_text(bytes, "standard input", DESCRIBE_TASKS)?;
             let task = select_task(&text, "standard input", want)?;
@@ -351,13 +327,7 @@ pub fn load(
             let logs_dir = d.join("logs");
             if logs_dir.is_dir() {
                 let mut files: Vec<PathBuf> = std::fs::read_dir(&logs_dir)
-                    .map_err(|e| {
-                        bad(format!(
-                            "{}: cannot read: {}",
-                            logs_dir.display(),
-                            io_reason(&e)
-                        ))
-                    })?
+                    .map_err(|e| bad(format!("{}: cannot read: {}", logs_dir.display(), io_reason(&e))))?
                     .filter_map(|e| e.ok().map(|e| e.path()))
                     .filter(|p| p.extension().is_some_and(|x| x == "json"))
                     .collect();
@@ -368,13 +338,7 @@ pub fn load(
                         .map(|s| s.to_string_lossy().into_owned())
                         .unwrap_or_default();
                     let text = read_text(&f, LOG_EVENTS)?;
-                    let logs = parse_logs(
-                        &text,
-                        &f.display().to_string(),
-                        &container,
-                        limits,
-                        &mut ev.notes,
-                    )?;
+                    let logs = parse_logs(&text, &f.display().to_string(), &container, limits, &mut ev.notes)?;
                     ev.logs.push(logs);
                 }
             }
@@ -419,10 +383,7 @@ pub fn write(ev: &Evidence, dir: &Path) -> Result<Vec<PathBuf>, std::io::Error> 
         )?;
     }
     if !ev.notes.is_empty() {
-        put(
-            dir.join("notes.json"),
-            serde_json::json!({ "notes": ev.notes }),
-        )?;
+        put(dir.join("notes.json"), serde_json::json!({ "notes": ev.notes }))?;
     }
     Ok(written)
 }
@@ -438,9 +399,7 @@ mod tests {
         let a = crate::arn::parse_task("aaaa0000aaaa0000aaaa0000aaaa0000").expect("id");
         assert!(select_task(text, "f.json", Some(&a)).is_ok());
         let b = crate::arn::parse_task("bbbb0000bbbb0000bbbb0000bbbb0000").expect("id");
-        let e = select_task(text, "f.json", Some(&b))
-            .expect_err("missing")
-            .to_string();
+        let e = select_task(text, "f.json", Some(&b)).expect_err("missing").to_string();
         assert!(e.contains("f.json") && e.contains("MISSING"), "{e}");
     }
 

@@ -34,9 +34,8 @@ pub fn read_event(path: &Path) -> Result<Task, SourceError> {
 /// Parses an event's text.
 pub fn parse_event(text: &str, name: &str) -> Result<Task, SourceError> {
     let expected = "expected an EventBridge \"ECS Task State Change\" event (JSON with `detail-type` and `detail`)";
-    let v: serde_json::Value = serde_json::from_str(text).map_err(|e| {
-        SourceError::BadInput(format!("{name}: is not valid JSON ({e}); {expected}"))
-    })?;
+    let v: serde_json::Value = serde_json::from_str(text)
+        .map_err(|e| SourceError::BadInput(format!("{name}: is not valid JSON ({e}); {expected}")))?;
     let dt = v.get("detail-type").and_then(|d| d.as_str());
     match dt {
         Some("ECS Task State Change") => {}

@@ -37,12 +37,7 @@ impl Default for Limits {
 
 impl Limits {
     /// Applies the caps to one container's lines (oldest first), noting what was cut.
-    pub fn apply(
-        &self,
-        container: &str,
-        mut lines: Vec<LogLine>,
-        notes: &mut Vec<String>,
-    ) -> ContainerLogs {
+    pub fn apply(&self, container: &str, mut lines: Vec<LogLine>, notes: &mut Vec<String>) -> ContainerLogs {
         if lines.len() > self.max_lines {
             let drop = lines.len() - self.max_lines;
             notes.push(format!(

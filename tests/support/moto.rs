@@ -186,18 +186,11 @@ impl Moto {
         let log2 = log.try_clone().map_err(|e| e.to_string())?;
 
         let mut cmd = Command::new(python);
-        cmd.args([
-            "-m",
-            "moto.server",
-            "-H",
-            "127.0.0.1",
-            "-p",
-            &port.to_string(),
-        ])
-        .current_dir(manifest_dir())
-        .stdin(Stdio::null())
-        .stdout(Stdio::from(log))
-        .stderr(Stdio::from(log2));
+        cmd.args(["-m", "moto.server", "-H", "127.0.0.1", "-p", &port.to_string()])
+            .current_dir(manifest_dir())
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(log))
+            .stderr(Stdio::from(log2));
         safe_env(&mut cmd);
         let child = cmd
             .spawn()
@@ -220,9 +213,7 @@ impl Moto {
             }
             match http_request(port, "GET", "/moto-api/", None, Duration::from_secs(2)) {
                 Ok((200, _)) => break,
-                Ok(_) | Err(_) if Instant::now() < deadline => {
-                    std::thread::sleep(Duration::from_millis(50))
-                }
+                Ok(_) | Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(50)),
                 other => {
                     return Err(format!(
                         "moto on port {port} not ready after 10 s (last answer: {other:?}); log {}:\n{}",
@@ -233,23 +224,15 @@ impl Moto {
             }
         }
 
-        let body =
-            r#"{"model_name":"ecs::task","transition":{"progression":"manual","times":1000000}}"#;
+        let body = r#"{"model_name":"ecs::task","transition":{"progression":"manual","times":1000000}}"#;
         match moto.http("POST", "/moto-api/state-manager/set-transition", Some(body)) {
             Ok((s, _)) if (200..300).contains(&s) => Ok(moto),
-            other => Err(format!(
-                "freezing moto's ecs::task state machine failed: {other:?}"
-            )),
+            other => Err(format!("freezing moto's ecs::task state machine failed: {other:?}")),
         }
     }
 
     /// A raw HTTP request to this moto (e.g. `/moto-api/reset`).
-    pub fn http(
-        &self,
-        method: &str,
-        path: &str,
-        body: Option<&str>,
-    ) -> std::io::Result<(u16, String)> {
+    pub fn http(&self, method: &str, path: &str, body: Option<&str>) -> std::io::Result<(u16, String)> {
         http_request(self.port, method, path, body, Duration::from_secs(5))
     }
 
@@ -261,10 +244,7 @@ impl Moto {
     /// Environment for a process that talks to this moto: [`SAFE_ENV`] plus `AWS_ENDPOINT_URL`
     /// pointing here, so that even an SDK client built without `--endpoint-url` stays on loopback.
     pub fn env(&self) -> Vec<(String, String)> {
-        let mut v: Vec<(String, String)> = SAFE_ENV
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let mut v: Vec<(String, String)> = SAFE_ENV.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         v.push(("AWS_ENDPOINT_URL".into(), self.endpoint.clone()));
         v
     }
@@ -287,13 +267,9 @@ impl Moto {
             .current_dir(manifest_dir())
             .stdin(Stdio::null());
         self.apply_env(&mut cmd);
-        let out = cmd.output().unwrap_or_else(|e| {
-            panic!(
-                "could not run {} {}: {e}",
-                python.display(),
-                script.display()
-            )
-        });
+        let out = cmd
+            .output()
+            .unwrap_or_else(|e| panic!("could not run {} {}: {e}", python.display(), script.display()));
         if !out.status.success() {
             panic!(
                 "seed.py --scenario {scenario} failed ({}):\n{}\n--- moto log ---\n{}",

@@ -646,11 +646,7 @@ fn resolve_culprit(ev: &Evidence, rule: &Rule, f: &Facts, phase: Phase) -> (Culp
             Culprit::TaskRole => task_arn,
             _ => None,
         };
-        return (
-            c,
-            arn,
-            format!("rule `{}` is a {} failure", rule.id, rule.category.name()),
-        );
+        return (c, arn, format!("rule `{}` ({} failure)", rule.id, rule.category.name()));
     }
     if let Some(p) = &f.principal {
         if let Some(name) = p
@@ -1001,7 +997,11 @@ fn fill_fix(
 fn verdict_from(ev: &Evidence, top: &Finding, all: &[Finding], rule: &Rule, phase: Phase) -> Verdict {
     let mut also = Vec::new();
     for f in all.iter().skip(1) {
-        if f.culprit != top.culprit && (f.category == Category::Iam || top.category == Category::Iam) {
+        // Worth a line: a denial pointing at another principal, or a strong non-IAM signal
+        // next to an IAM verdict. Generic fallbacks ("essential container exited") are not.
+        let iam_elsewhere = f.category == Category::Iam && f.culprit != top.culprit;
+        let strong_non_iam = top.category == Category::Iam && f.category != Category::Iam && f.priority >= 50;
+        if iam_elsewhere || strong_non_iam {
             let why = if !f.phase_agrees && top.phase_agrees {
                 format!("its signature is not a {} one", phase.name())
             } else if f.priority < top.priority {
@@ -1022,46 +1022,65 @@ fn verdict_from(ev: &Evidence, top: &Finding, all: &[Finding], rule: &Rule, phas
         }
     }
     let iam = top.category == Category::Iam;
+    let title = rule.title.trim_end_matches('.');
     let role_label = top
         .role_arn
         .as_deref()
         .map(|a| format!(" `{}`", role_name(a)))
         .unwrap_or_default();
-    let summary = if iam {
+    // A credential-chain failure ("Unable to locate credentials") on a task whose definition has
+    // no role of that kind: the fix is to add the role, not a permission.
+    let missing_role = iam
+        && ev.task_definition.is_some()
+        && top.role_arn.is_none()
+        && top.denied_action.is_none()
+        && matches!(top.culprit, Culprit::TaskRole | Culprit::ExecutionRole);
+    let denial = top.denied_action.is_some() || !top.permissions.is_empty();
+    let policy = if iam && denial && !missing_role {
+        Some(top.policy.unwrap_or(PolicyLayer::Identity))
+    } else {
+        None
+    };
+    let summary = if missing_role {
+        let which = if top.culprit == Culprit::TaskRole {
+            "task role (taskRoleArn)"
+        } else {
+            "execution role (executionRoleArn)"
+        };
+        format!("The task definition has no {which}, so there were no credentials: {title}.")
+    } else if iam {
         let actions = match (&top.denied_action, top.permissions.is_empty()) {
             (Some(a), _) => a.clone(),
             (None, false) => top.permissions.join(", "),
             (None, true) => "a permission".to_string(),
         };
         let on = top.resource.as_deref().map(|r| format!(" on {r}")).unwrap_or_default();
-        let layer = top
-            .policy
+        let layer = policy
             .filter(|p| *p != PolicyLayer::Identity)
             .map(|p| format!(" (denied by the {} policy layer)", p.name()))
             .unwrap_or_default();
         let who = match top.culprit {
             Culprit::Unknown => "An IAM principal outside the task's roles".to_string(),
             c => {
-                let mut d = c.describe().to_string();
-                if let Some(first) = d.get(..1) {
-                    d = first.to_uppercase() + &d[1..];
-                }
-                d
+                let d = c.describe();
+                d[..1].to_uppercase() + &d[1..]
             }
         };
-        format!(
-            "{who}{role_label} is denied {actions}{on}{layer}: {}.",
-            rule.title.trim_end_matches('.')
-        )
+        format!("{who}{role_label} is denied {actions}{on}{layer}: {title}.")
     } else {
-        format!(
-            "Not an IAM problem ({}): {}.",
-            top.category.name(),
-            rule.title.trim_end_matches('.')
-        )
+        format!("Not an IAM problem ({}): {title}.", top.category.name())
     };
-    let who_must_act = if iam {
-        Some(top.policy.unwrap_or(PolicyLayer::Identity).who_must_act().to_string())
+    let who_must_act = if missing_role {
+        Some(format!(
+            "the owner of the task definition: add a {} with the permissions the code needs",
+            if top.culprit == Culprit::TaskRole {
+                "taskRoleArn"
+            } else {
+                "executionRoleArn"
+            }
+        ))
+    } else if iam {
+        Some(policy.unwrap_or(PolicyLayer::Identity).who_must_act().to_string())
     } else {
         None
     };
@@ -1070,18 +1089,13 @@ fn verdict_from(ev: &Evidence, top: &Finding, all: &[Finding], rule: &Rule, phas
     } else {
         (None, None)
     };
-    let _ = ev;
     Verdict {
         culprit: top.culprit,
         category: top.category,
         role_arn: top.role_arn.clone(),
         permissions: top.permissions.clone(),
         resource: top.resource.clone(),
-        policy: if iam {
-            Some(top.policy.unwrap_or(PolicyLayer::Identity))
-        } else {
-            top.policy
-        },
+        policy,
         summary,
         fix: top.fix.clone(),
         rule_id: Some(top.rule_id.clone()),

@@ -88,7 +88,10 @@ pub fn event_evidence(
         return Ok(ev);
     }
     if ev.task.task_arn.is_none() {
-        return Err(Failure::new(EXIT_BAD_INPUT, format!("{}: the event's detail has no taskArn", path.display())));
+        return Err(Failure::new(
+            EXIT_BAD_INPUT,
+            format!("{}: the event's detail has no taskArn", path.display()),
+        ));
     }
     let opts = aws_options(&args.aws)?;
     let rt = runtime()?;

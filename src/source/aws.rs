@@ -253,7 +253,11 @@ impl AwsSource {
     /// logs, without asking ECS for the task itself (it may be gone already).
     pub async fn complete_task(&self, task: Task) -> Result<Evidence, SourceError> {
         let secs = self.opts.timeout.as_secs().max(1);
-        let region = task.task_arn.as_deref().and_then(|a| a.split(':').nth(3)).map(str::to_string);
+        let region = task
+            .task_arn
+            .as_deref()
+            .and_then(|a| a.split(':').nth(3))
+            .map(str::to_string);
         let cluster = task.cluster_arn.clone().unwrap_or_else(|| "default".into());
         let work = async {
             let clients = Clients::new(&self.opts, region.as_deref()).await?;
@@ -279,13 +283,21 @@ pub fn cluster_of(task: &TaskRef, opts: &AwsOptions) -> String {
 
 /// Fetches the evidence for one task: round 1 DescribeTasks, round 2 DescribeTaskDefinition
 /// (unless cached), round 3 the logs of every container in parallel.
-pub async fn fetch(clients: &Clients, task: &TaskRef, opts: &AwsOptions, limits: &Limits) -> Result<Evidence, SourceError> {
+pub async fn fetch(
+    clients: &Clients,
+    task: &TaskRef,
+    opts: &AwsOptions,
+    limits: &Limits,
+) -> Result<Evidence, SourceError> {
     let cluster = cluster_of(task, opts);
     let task_key = task.arn.clone().unwrap_or_else(|| task.id.clone());
     clients.tracer.next_round();
     let tasks = describe_tasks(clients, &cluster, std::slice::from_ref(&task_key), opts).await?;
     let Some(t) = tasks.into_iter().next() else {
-        return Err(SourceError::TaskNotFound { task: task_key, cluster });
+        return Err(SourceError::TaskNotFound {
+            task: task_key,
+            cluster,
+        });
     };
     complete(clients, t, &cluster, opts, limits).await
 }
@@ -299,7 +311,10 @@ pub async fn complete(
     opts: &AwsOptions,
     limits: &Limits,
 ) -> Result<Evidence, SourceError> {
-    let mut ev = Evidence { task, ..Evidence::default() };
+    let mut ev = Evidence {
+        task,
+        ..Evidence::default()
+    };
     if let Some(td_arn) = ev.task.task_definition_arn.clone() {
         let cached = read_cache(opts, &td_arn).is_some();
         if !cached {
@@ -310,7 +325,9 @@ pub async fn complete(
             Err(err @ (SourceError::Credentials(_) | SourceError::Unreachable(_) | SourceError::Timeout(_))) => {
                 return Err(err)
             }
-            Err(err) => ev.notes.push(format!("could not read task definition {td_arn}: {err}; role names unknown")),
+            Err(err) => ev.notes.push(format!(
+                "could not read task definition {td_arn}: {err}; role names unknown"
+            )),
         }
     }
     clients.tracer.next_round();
@@ -328,7 +345,11 @@ pub async fn describe_tasks(
 ) -> Result<Vec<Task>, SourceError> {
     let mut set = tokio::task::JoinSet::new();
     for (i, chunk) in tasks.chunks(100).enumerate() {
-        let req = clients.ecs.describe_tasks().cluster(cluster).set_tasks(Some(chunk.to_vec()));
+        let req = clients
+            .ecs
+            .describe_tasks()
+            .cluster(cluster)
+            .set_tasks(Some(chunk.to_vec()));
         set.spawn(async move { (i, req.send().await) });
     }
     let mut pages = Vec::new();
@@ -359,10 +380,11 @@ pub async fn task_definition(
         .send()
         .await
         .map_err(|e| map_err("ecs:DescribeTaskDefinition", e, cluster, &clients.region, opts))?;
-    let td = out
-        .task_definition()
-        .map(map_task_definition)
-        .ok_or_else(|| SourceError::Other(format!("DescribeTaskDefinition returned no task definition for {td_arn}")))?;
+    let td = out.task_definition().map(map_task_definition).ok_or_else(|| {
+        SourceError::Other(format!(
+            "DescribeTaskDefinition returned no task definition for {td_arn}"
+        ))
+    })?;
     write_cache(opts, td_arn, &td);
     Ok(td)
 }
@@ -394,7 +416,10 @@ pub async fn list_stopped_tasks(
         if let Some(f) = family {
             req = req.family(f);
         }
-        let out = req.send().await.map_err(|e| map_err("ecs:ListTasks", e, cluster, &clients.region, opts))?;
+        let out = req
+            .send()
+            .await
+            .map_err(|e| map_err("ecs:ListTasks", e, cluster, &clients.region, opts))?;
         pages += 1;
         arns.extend(out.task_arns().iter().cloned());
         token = out.next_token().map(str::to_string).filter(|t| !t.is_empty());
@@ -409,13 +434,21 @@ pub async fn list_stopped_tasks(
 /// Reads the logs of every awslogs container of a task, all in parallel: the newest
 /// `--log-lines` events, plus a FilterLogEvents pass over the task's lifetime for denial terms,
 /// so that an AccessDenied followed by a long stack trace is not missed.
-pub async fn fetch_logs(clients: &Clients, ev: &mut Evidence, opts: &AwsOptions, limits: &Limits) -> Result<(), SourceError> {
+pub async fn fetch_logs(
+    clients: &Clients,
+    ev: &mut Evidence,
+    opts: &AwsOptions,
+    limits: &Limits,
+) -> Result<(), SourceError> {
     let cluster = ev.task.cluster_arn.clone().unwrap_or_default();
     let mut notes = Vec::new();
     let plans = log_plans(ev, &clients.region, &mut notes);
     if !plans.is_empty() {
         let mut set = tokio::task::JoinSet::new();
-        let (start, end) = (ev.task.created_at.map(|t| t.0), ev.task.stopped_at.map(|t| t.0 + 60_000));
+        let (start, end) = (
+            ev.task.created_at.map(|t| t.0),
+            ev.task.stopped_at.map(|t| t.0 + 60_000),
+        );
         for (i, plan) in plans.into_iter().enumerate() {
             let client = clients.logs(&plan.region);
             let n = opts.log_lines.clamp(1, 10_000) as i32;
@@ -466,8 +499,14 @@ pub async fn fetch_logs(clients: &Clients, ev: &mut Evidence, opts: &AwsOptions,
                 Ok(o) => {
                     let before = lines.len();
                     for e in o.events() {
-                        let l = LogLine { timestamp: e.timestamp(), message: e.message().unwrap_or_default().to_string() };
-                        if !lines.iter().any(|x| x.timestamp == l.timestamp && x.message == l.message) {
+                        let l = LogLine {
+                            timestamp: e.timestamp(),
+                            message: e.message().unwrap_or_default().to_string(),
+                        };
+                        if !lines
+                            .iter()
+                            .any(|x| x.timestamp == l.timestamp && x.message == l.message)
+                        {
                             lines.push(l);
                         }
                     }
@@ -479,7 +518,11 @@ pub async fn fetch_logs(clients: &Clients, ev: &mut Evidence, opts: &AwsOptions,
                         ));
                     }
                 }
-                Err(e) => notes.push(format!("logs of `{}`: the denial search failed: {}", plan.container, one_line(&e))),
+                Err(e) => notes.push(format!(
+                    "logs of `{}`: the denial search failed: {}",
+                    plan.container,
+                    one_line(&e)
+                )),
             }
             lines.sort_by_key(|l| l.timestamp.unwrap_or(i64::MIN));
             ev.logs.push(limits.apply(&plan.container, lines, &mut notes));

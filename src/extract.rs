@@ -30,6 +30,9 @@ static PY_OPERATION: LazyLock<Regex> = LazyLock::new(|| re(r"when calling the ([
 static PHP_OPERATION: LazyLock<Regex> =
     LazyLock::new(|| re(r#"Error executing "([A-Za-z0-9]+)" on "https?://([a-z0-9-]+)[.]"#));
 static JAVA_SERVICE: LazyLock<Regex> = LazyLock::new(|| re(r"\(Service: ([A-Za-z0-9 ]+?)[;,]"));
+static JS3_OPERATION: LazyLock<Regex> =
+    LazyLock::new(|| re(r"deserializeAws_(?:json1_[01]|restJson1|restXml|query|ec2)([A-Za-z0-9]+)CommandError"));
+static JS3_SERVICE: LazyLock<Regex> = LazyLock::new(|| re(r"@aws-sdk[/+]client-([a-z0-9-]+)"));
 static JAVA_OPERATION: LazyLock<Regex> =
     LazyLock::new(|| re(r"\b(?:Amazon|Aws)?([A-Za-z0-9]+)Client\.(?:[a-z]\w*\.)*?([a-z][A-Za-z0-9]+)\("));
 
@@ -153,6 +156,10 @@ pub fn service_operation(text: &str) -> (Option<String>, Option<String>) {
     }
     if let Some(c) = PHP_OPERATION.captures(text) {
         return (Some(c[2].to_string()), Some(c[1].to_string()));
+    }
+    if let Some(c) = JS3_OPERATION.captures(text) {
+        let service = JS3_SERVICE.captures(text).map(|s| s[1].replace('-', ""));
+        return (service, Some(c[1].to_string()));
     }
     let service = JAVA_SERVICE.captures(text).map(|c| c[1].trim().to_string());
     if let Some(c) = PY_OPERATION.captures(text) {
@@ -321,6 +328,14 @@ mod tests {
         assert_eq!(
             facts("execution resource retrieval failed: unable to retrieve ecr registry auth").resource,
             None
+        );
+    }
+
+    #[test]
+    fn javascript_v3_prints_the_operation_in_its_stack() {
+        assert_eq!(
+            service_operation("at deserializeAws_restXmlGetObjectCommandError (/app/node_modules/@aws-sdk/client-s3/dist-cjs/protocols/Aws_restXml.js:4356:41)"),
+            (Some("s3".into()), Some("GetObject".into()))
         );
     }
 

@@ -522,7 +522,9 @@ fn gather_facts(
             }
         }
     }
-    if f.action.is_none() {
+    // An action inferred from the operation is only a guess at what was denied: the operation
+    // `GetSecretValue` can fail on `kms:Decrypt`. It is used when the rule names no permission.
+    if f.action.is_none() && matcher.rules()[h.rule].permissions.is_empty() {
         if let Some(op) = &f.operation {
             f.action = matcher.operations().action_for(f.service.as_deref(), op);
         }
@@ -564,9 +566,26 @@ fn build_finding(
         RulePhase::Any => true,
         _ => phase == Phase::Unknown || finding_phase == phase,
     };
-    let (culprit, role_arn, reason) = resolve_culprit(ev, rule, facts, finding_phase);
+    let (mut culprit, role_arn, mut reason) = resolve_culprit(ev, rule, facts, finding_phase);
+    let mut category = rule.category;
+    // "No credentials" in an app whose task HAS a task role is not a missing permission: the
+    // container does not see the role (an overriding AWS_PROFILE or credentials file, a process
+    // that clears its environment, an SDK too old for the ECS container provider).
+    let has_task_role = ev.task_definition.as_ref().is_some_and(|t| t.task_role_arn.is_some());
+    if rule.category == Category::Iam
+        && rule.culprit == RuleCulprit::TaskRole
+        && rule.permissions.is_empty()
+        && facts.action.is_none()
+        && facts.principal.is_none()
+        && has_task_role
+        && t.field == Field::Logs
+    {
+        culprit = Culprit::NotIam;
+        category = Category::Config;
+        reason = "the task has a task role, yet the app found no credentials: its environment or SDK does not reach the ECS container credentials (AWS_PROFILE or a credentials file overriding them, a cleared environment, an SDK too old for AWS_CONTAINER_CREDENTIALS_RELATIVE_URI)".into();
+    }
     let mut permissions: Vec<String> = Vec::new();
-    if rule.category == Category::Iam {
+    if category == Category::Iam {
         if let Some(a) = &facts.action {
             permissions.push(a.clone());
         }
@@ -576,7 +595,7 @@ fn build_finding(
             permissions.push(p.clone());
         }
     }
-    let resource = if rule.category == Category::Iam {
+    let resource = if category == Category::Iam {
         facts
             .resource
             .clone()
@@ -584,7 +603,7 @@ fn build_finding(
     } else {
         None
     };
-    let policy = if rule.category == Category::Iam {
+    let policy = if category == Category::Iam {
         facts.policy.or(rule.policy)
     } else {
         rule.policy
@@ -596,9 +615,9 @@ fn build_finding(
         source,
         evidence: clean(&t.text, opts),
         culprit,
-        category: rule.category,
+        category,
         permissions,
-        denied_action: facts.action.clone().filter(|_| rule.category == Category::Iam),
+        denied_action: facts.action.clone().filter(|_| category == Category::Iam),
         resource: resource.map(|r| clean(&r, opts)),
         policy,
         principal: facts.principal.as_ref().map(|p| clean(&p.arn, opts)),
@@ -1220,5 +1239,164 @@ fn policy_snippets(top: &Finding) -> (Option<serde_json::Value>, Option<String>)
             (Some(stmt), None)
         }
         _ => (None, None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::evidence::{Container, ContainerLogs, LogLine, Task, TaskDefinition, Timestamp};
+
+    fn matcher() -> Matcher {
+        Matcher::load(true, &[]).expect("built-in rules")
+    }
+
+    fn runtime_task(task_role: Option<&str>, exec_role: Option<&str>, launch: &str, lines: &[&str]) -> Evidence {
+        Evidence {
+            task: Task {
+                task_arn: Some("arn:aws:ecs:us-east-1:123456789012:task/c/0123456789abcdef0123456789abcdef".into()),
+                last_status: Some("STOPPED".into()),
+                stop_code: Some("EssentialContainerExited".into()),
+                stopped_reason: Some("Essential container in task exited".into()),
+                launch_type: Some(launch.into()),
+                created_at: Some(Timestamp(1_000)),
+                started_at: Some(Timestamp(20_000)),
+                stopped_at: Some(Timestamp(80_000)),
+                containers: vec![Container {
+                    name: "app".into(),
+                    exit_code: Some(1),
+                    ..Container::default()
+                }],
+                ..Task::default()
+            },
+            task_definition: Some(TaskDefinition {
+                task_role_arn: task_role.map(|r| format!("arn:aws:iam::123456789012:role/{r}")),
+                execution_role_arn: exec_role.map(|r| format!("arn:aws:iam::123456789012:role/{r}")),
+                ..TaskDefinition::default()
+            }),
+            logs: vec![ContainerLogs {
+                container: "app".into(),
+                lines: lines
+                    .iter()
+                    .map(|l| LogLine {
+                        timestamp: None,
+                        message: l.to_string(),
+                    })
+                    .collect(),
+            }],
+            notes: vec![],
+        }
+    }
+
+    #[test]
+    fn phase_signals_runtime_when_the_task_started_and_exited() {
+        let ev = runtime_task(Some("app"), Some("exec"), "FARGATE", &[]);
+        let (phase, signals) = decide_phase(&ev, &[]);
+        assert_eq!(phase, Phase::Runtime);
+        assert!(signals.iter().any(|s| s.contains("ran 1m0s")), "{signals:?}");
+        assert!(signals.iter().any(|s| s.contains("app exitCode=1")), "{signals:?}");
+    }
+
+    #[test]
+    fn phase_signals_startup_when_the_pull_never_finished() {
+        let mut ev = runtime_task(None, Some("exec"), "FARGATE", &[]);
+        ev.task.started_at = None;
+        ev.task.stop_code = Some("TaskFailedToStart".into());
+        ev.task.pull_started_at = Some(Timestamp(2_000));
+        ev.task.containers[0].exit_code = None;
+        let (phase, signals) = decide_phase(&ev, &[]);
+        assert_eq!(phase, Phase::Startup);
+        assert!(signals.iter().any(|s| s.contains("pull never finished")), "{signals:?}");
+    }
+
+    #[test]
+    fn no_credentials_with_a_task_role_is_configuration_not_iam() {
+        let line = "botocore.exceptions.NoCredentialsError: Unable to locate credentials";
+        let with = diagnose(
+            &runtime_task(Some("app"), Some("exec"), "FARGATE", &[line]),
+            &matcher(),
+            &Options::default(),
+        );
+        assert_eq!(
+            (with.verdict.culprit, with.verdict.category),
+            (Culprit::NotIam, Category::Config)
+        );
+        let without = diagnose(
+            &runtime_task(None, Some("exec"), "FARGATE", &[line]),
+            &matcher(),
+            &Options::default(),
+        );
+        assert_eq!(
+            (without.verdict.culprit, without.verdict.category),
+            (Culprit::TaskRole, Category::Iam)
+        );
+    }
+
+    #[test]
+    fn a_named_role_that_is_not_the_tasks_is_reported_as_such() {
+        let line = "botocore.exceptions.ClientError: An error occurred (AccessDenied) when calling the GetObject operation: User: arn:aws:sts::123456789012:assumed-role/tenant-reader/0123456789abcdef0123456789abcdef is not authorized to perform: s3:GetObject on resource: arn:aws:s3:::b/k";
+        let d = diagnose(
+            &runtime_task(Some("app"), Some("exec"), "FARGATE", &[line]),
+            &matcher(),
+            &Options::default(),
+        );
+        assert_eq!(
+            d.verdict.role_arn.as_deref(),
+            Some("arn:aws:iam::123456789012:role/tenant-reader")
+        );
+        assert!(
+            d.findings[0].reason.contains("not a role of this task definition"),
+            "{}",
+            d.findings[0].reason
+        );
+    }
+
+    #[test]
+    fn an_instance_session_on_ec2_without_task_role_is_the_instance_role() {
+        let line = "User: arn:aws:sts::123456789012:assumed-role/ecsInstanceRole/i-0d1204078bf4e29eb is not authorized to perform: sqs:SendMessage on resource: arn:aws:sqs:us-east-1:123456789012:q";
+        let d = diagnose(
+            &runtime_task(None, None, "EC2", &[line]),
+            &matcher(),
+            &Options::default(),
+        );
+        assert_eq!(d.verdict.culprit, Culprit::InstanceRole);
+        assert_eq!(
+            d.verdict.role_arn.as_deref(),
+            Some("arn:aws:iam::123456789012:role/ecsInstanceRole")
+        );
+        assert!(
+            d.findings[0].reason.contains("no taskRoleArn"),
+            "{}",
+            d.findings[0].reason
+        );
+    }
+
+    #[test]
+    fn kms_behind_a_secrets_call_names_kms_decrypt_first() {
+        let line = "botocore.exceptions.ClientError: An error occurred (AccessDeniedException) when calling the GetSecretValue operation: Access to KMS is not allowed";
+        let d = diagnose(
+            &runtime_task(Some("app"), Some("exec"), "FARGATE", &[line]),
+            &matcher(),
+            &Options::default(),
+        );
+        assert_eq!(
+            d.verdict.permissions.first().map(String::as_str),
+            Some("kms:Decrypt"),
+            "{:?}",
+            d.verdict
+        );
+    }
+
+    #[test]
+    fn findings_order_is_deterministic() {
+        let lines = [
+            "AccessDenied: Access Denied",
+            "Unable to locate credentials",
+            "AccessDenied: Access Denied",
+        ];
+        let ev = runtime_task(Some("app"), Some("exec"), "FARGATE", &lines);
+        let a = diagnose(&ev, &matcher(), &Options::default());
+        let b = diagnose(&ev, &matcher(), &Options::default());
+        assert_eq!(a, b);
     }
 }

@@ -631,8 +631,7 @@ fn validate(
             let msg = e.to_string();
             let first = msg
                 .lines()
-                .filter(|l| !l.trim().is_empty())
-                .last()
+                .rfind(|l| !l.trim().is_empty())
                 .unwrap_or("invalid")
                 .trim()
                 .to_string();

@@ -166,9 +166,12 @@ impl Default for Options {
 
 /// Untrusted text to display: control sequences stripped, secrets redacted, length capped.
 pub fn clean(s: &str, opts: &Options) -> String {
-    let (t, truncated) = sanitize::truncate(s, EVIDENCE_MAX_BYTES);
-    let safe = sanitize::terminal_safe(&t);
-    let mut out = sanitize::redact(&safe, opts.redact).into_owned();
+    // Sanitize and redact before cutting, so a cut never leaves half a secret that no longer
+    // matches its pattern. Input lines are already capped at ingestion (`Limits`).
+    let safe = sanitize::terminal_safe(s);
+    let redacted = sanitize::redact(&safe, opts.redact);
+    let (t, truncated) = sanitize::truncate(&redacted, EVIDENCE_MAX_BYTES);
+    let mut out = t.into_owned();
     if truncated {
         out.push_str(" [truncated]");
     }
@@ -328,9 +331,9 @@ fn diagnose_hits(
         let counts = pasted || matches!(t.field, Field::StoppedReason | Field::ContainerReason);
         if counts && r.phase != RulePhase::Any && seen.insert((r.phase as u8, t.field)) {
             let what = if pasted {
-                format!("`{}`", r.id)
+                format!("{}", r.id)
             } else {
-                format!("{} `{}`", t.field.name(), r.id)
+                format!("{} {}", t.field.name(), r.id)
             };
             reason_hits.push((r.phase, what));
         }
@@ -349,7 +352,7 @@ fn diagnose_hits(
                 } else {
                     Phase::Runtime
                 },
-                vec![format!("`{}` is a {} signature", r.id, phase_word(r.phase))],
+                vec![format!("{} is a {} signature", r.id, phase_word(r.phase))],
             ),
             None => (Phase::Unknown, Vec::new()),
         }
@@ -434,7 +437,7 @@ fn diagnose_hits(
         stop_code: ev.task.stop_code.clone(),
         stopped_reason: ev.task.stopped_reason.as_deref().map(|s| clean(s, opts)),
         phase,
-        phase_signals,
+        phase_signals: phase_signals.iter().map(|s| clean(s, opts)).collect(),
         roles: Roles {
             execution_role_arn: td.and_then(|t| t.execution_role_arn.clone()),
             task_role_arn: td.and_then(|t| t.task_role_arn.clone()),
@@ -612,7 +615,7 @@ fn build_finding(
     Finding {
         rule_id: rule.id.clone(),
         title: rule.title.clone(),
-        source,
+        source: clean(&source, opts),
         evidence: clean(&t.text, opts),
         culprit,
         category,
@@ -622,7 +625,7 @@ fn build_finding(
         policy,
         principal: facts.principal.as_ref().map(|p| clean(&p.arn, opts)),
         role_arn: role_arn.map(|r| clean(&r, opts)),
-        reason,
+        reason: clean(&reason, opts),
         count: 1,
         timestamp: t.timestamp,
         priority: rule.priority,
@@ -665,7 +668,7 @@ fn resolve_culprit(ev: &Evidence, rule: &Rule, f: &Facts, phase: Phase) -> (Culp
             Culprit::TaskRole => task_arn,
             _ => None,
         };
-        return (c, arn, format!("rule `{}` ({} failure)", rule.id, rule.category.name()));
+        return (c, arn, format!("rule {} ({} failure)", rule.id, rule.category.name()));
     }
     if let Some(p) = &f.principal {
         if let Some(name) = p
@@ -680,14 +683,14 @@ fn resolve_culprit(ev: &Evidence, rule: &Rule, f: &Facts, phase: Phase) -> (Culp
                     return (
                         Culprit::ExecutionRole,
                         exec_arn,
-                        format!("the denied principal is the task definition's execution role `{name}`"),
+                        format!("the denied principal is the task definition's execution role {name}"),
                     );
                 }
                 (false, true) => {
                     return (
                         Culprit::TaskRole,
                         task_arn,
-                        format!("the denied principal is the task definition's task role `{name}`"),
+                        format!("the denied principal is the task definition's task role {name}"),
                     );
                 }
                 (true, true) => {
@@ -695,14 +698,17 @@ fn resolve_culprit(ev: &Evidence, rule: &Rule, f: &Facts, phase: Phase) -> (Culp
                     return (
                         c.0,
                         c.1,
-                        format!("`{name}` is both the execution and the task role; {}", c.2),
+                        format!("{name} is both the execution and the task role; {}", c.2),
                     );
                 }
                 (false, false) => {}
             }
             if p.is_instance_session() {
                 let why = if is_ec2(ev) || ev.launch_type().is_none() {
-                    format!("the session `{}` is an EC2 instance id: the request used the container instance's role `{name}`", p.session.as_deref().unwrap_or(""))
+                    format!(
+                        "the session {} is an EC2 instance id: the request used the container instance's role {name}",
+                        p.session.as_deref().unwrap_or("")
+                    )
                 } else {
                     format!(
                         "the session `{}` is an EC2 instance id: instance-profile credentials, role `{name}`",
@@ -730,7 +736,7 @@ fn resolve_culprit(ev: &Evidence, rule: &Rule, f: &Facts, phase: Phase) -> (Culp
                 return (
                     c,
                     p.role_arn(),
-                    format!("the denied role `{name}` is not a role of this task definition (execution role: {}, task role: {}); {why}; fix the role the message names",
+                    format!("the denied role {name} is not a role of this task definition (execution role: {}, task role: {}); {why}; fix the role the message names",
                         exec_name.unwrap_or("none"), task_name.unwrap_or("none")),
                 );
             }
@@ -765,14 +771,14 @@ fn resolve_culprit(ev: &Evidence, rule: &Rule, f: &Facts, phase: Phase) -> (Culp
             return (
                 c,
                 p.role_arn(),
-                format!("no task definition to compare with; denied role `{name}`; {why}"),
+                format!("no task definition to compare with; denied role {name}; {why}"),
             );
         }
         if p.kind == "user" || p.kind == "root" {
             return (
                 Culprit::Unknown,
                 None,
-                format!("the denied principal `{}` is an IAM {}, not a role of the task: the app uses static credentials (environment or file), so the fix is on that identity, or better, remove the keys and use the task role", p.arn, p.kind),
+                format!("the denied principal {} is an IAM {}, not a role of the task: the app uses static credentials (environment or file), so the fix is on that identity, or better, remove the keys and use the task role", p.arn, p.kind),
             );
         }
     }
@@ -780,20 +786,20 @@ fn resolve_culprit(ev: &Evidence, rule: &Rule, f: &Facts, phase: Phase) -> (Culp
         RuleCulprit::ExecutionRole => (
             Culprit::ExecutionRole,
             exec_arn,
-            format!("rule `{}`: this is done with the execution role", rule.id),
+            format!("rule {}: this is done with the execution role", rule.id),
         ),
         RuleCulprit::TaskRole => {
             let why = if task_arn.is_none() && td.is_some() {
                 "the task definition has no taskRoleArn: the application has no AWS credentials of its own; add a task role".to_string()
             } else {
-                format!("rule `{}`: the application's own calls use the task role", rule.id)
+                format!("rule {}: the application's own calls use the task role", rule.id)
             };
             (Culprit::TaskRole, task_arn, why)
         }
         RuleCulprit::InstanceRole => (
             Culprit::InstanceRole,
             None,
-            format!("rule `{}`: this is done with the container instance role", rule.id),
+            format!("rule {}: this is done with the container instance role", rule.id),
         ),
         _ => by_phase(ev, phase, f),
     }
@@ -1000,7 +1006,12 @@ fn fill_fix(
         }
         match after.find('}') {
             Some(j) if after[..j].chars().all(|c| c.is_ascii_alphanumeric() || c == '_') && j > 0 => {
-                out.push_str(&lookup(&after[..j]));
+                // Values come from messages: they must not break the template's markdown.
+                out.push_str(
+                    &sanitize::markdown_code(&lookup(&after[..j]))
+                        .replace('[', "［")
+                        .replace(']', "］"),
+                );
                 rest = &after[j + 1..];
             }
             _ => {
@@ -1045,7 +1056,7 @@ fn verdict_from(ev: &Evidence, top: &Finding, all: &[Finding], rule: &Rule, phas
     let role_label = top
         .role_arn
         .as_deref()
-        .map(|a| format!(" `{}`", role_name(a)))
+        .map(|a| format!(" {}", role_name(a)))
         .unwrap_or_default();
     // A credential-chain failure ("Unable to locate credentials") on a task whose definition has
     // no role of that kind: the fix is to add the role, not a permission.

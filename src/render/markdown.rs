@@ -60,7 +60,8 @@ pub fn diagnosis(d: &Diagnosis, o: &RenderOptions, w: &mut dyn Write) -> io::Res
     writeln!(
         w,
         "**Fix:** {}",
-        v.fix.lines().map(markdown_inline).collect::<Vec<_>>().join(" ")
+        // The fix is the rule's own markdown; the values filled into it were made markdown-safe.
+        v.fix.lines().map(str::trim_end).collect::<Vec<_>>().join(" ")
     )?;
     if let Some(p) = &v.iam_policy {
         let text = serde_json::to_string_pretty(p).map_err(io::Error::other)?;

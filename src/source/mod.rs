@@ -51,7 +51,12 @@ impl Limits {
         for l in &mut lines {
             if l.message.len() > self.max_line_bytes {
                 let (t, _) = crate::sanitize::truncate(&l.message, self.max_line_bytes);
-                l.message = t.into_owned();
+                // Drop the token the cut went through: half a secret would escape redaction.
+                let keep = t
+                    .rfind(char::is_whitespace)
+                    .filter(|&i| t.len() - i < 512)
+                    .unwrap_or(t.len());
+                l.message = format!("{} [truncated]", &t[..keep]);
                 cut += 1;
             }
         }

@@ -138,6 +138,10 @@ const SCENARIOS: &[(&str, &str, &str, Option<&str>, Option<&str>)] = &[
     ("spot-interruption", "not-iam", "capacity", None, None),
     ("user-stopped", "not-iam", "user", None, None),
     ("runtime-crash", "not-iam", "app", None, None),
+    ("efs-access-denied", "task-role", "iam", Some("elasticfilesystem:ClientMount"), None),
+    ("firelens-denied", "task-role", "iam", Some("logs:CreateLogStream"), None),
+    ("eni-timeout", "not-iam", "network", None, None),
+    ("throttled-app", "not-iam", "app", None, None),
 ];
 
 #[test]

@@ -20,6 +20,10 @@ Scenarios (stop reasons are real message shapes from public reports; only ids ar
   network-ecr-timeout  image pull times out (no route to ECR): not IAM.
   missing-log-group    like runtime-s3-denied, but the awslogs group named by the task definition
                        does not exist, so logs cannot be read.
+  many-tasks           a fleet for `ecsdoctor scan`: 500 stopped tasks from 5 task definition revisions
+                       in their own cluster, with five causes (see MANY_TASKS below). Prints
+                       {"scenario", "cluster", "cluster_arn", "region", "tasks", "task_definitions",
+                        "causes": {name: {"count", "task_definition_arn", "group", "task_arns"}}, ...}.
 """
 
 import argparse
@@ -27,6 +31,7 @@ import json
 import os
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlparse
 
 # Hard safety: whatever the caller's environment says, never reach beyond loopback.
@@ -56,7 +61,7 @@ LOG_PREFIX = "ecs"
 CONTAINER = "app"
 SSM_PARAMETER_ARN = f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter/prod/db-password"
 
-SCENARIOS = ("startup-ssm-denied", "runtime-s3-denied", "network-ecr-timeout", "missing-log-group")
+SCENARIOS = ("startup-ssm-denied", "runtime-s3-denied", "network-ecr-timeout", "missing-log-group", "many-tasks")
 
 
 def stop_reason(scenario, task_id):
@@ -180,6 +185,10 @@ def main():
 
     ecs, ec2, logs = client("ecs"), client("ec2"), client("logs")
     scenario = args.scenario
+    if scenario == "many-tasks":
+        json.dump(seed_many_tasks(ecs, ec2, logs), sys.stdout)
+        sys.stdout.write("\n")
+        return
 
     cluster_arn = ecs.create_cluster(clusterName=CLUSTER)["cluster"]["clusterArn"]
     td = ecs.register_task_definition(
@@ -268,6 +277,143 @@ def main():
         sys.stdout,
     )
     sys.stdout.write("\n")
+
+
+# --- many-tasks: a fleet for `ecsdoctor scan` ----------------------------------------------------
+
+FLEET_CLUSTER = "ecsdoctor-fleet"
+
+# (cause, family, group, count, stop reason kind, log kind). Two revisions of `web` (a deploy that
+# broke differently), so 5 distinct task definition revisions in all; 500 tasks.
+MANY_TASKS = (
+    ("ssm-denied", "web", "service:web", 120, "ssm", None),
+    ("elb-health-check", "web", "service:web", 80, "elb", None),
+    ("s3-denied", "worker", "family:worker", 120, "essential", "s3-denied"),
+    ("ecr-timeout", "api", "family:api", 100, "ecr", None),
+    ("db-refused", "batch", "family:batch", 80, "essential", "db-refused"),
+)
+
+
+def fleet_stop_reason(kind, task_id):
+    if kind == "ssm":
+        return stop_reason("startup-ssm-denied", task_id)
+    if kind == "ecr":
+        return stop_reason("network-ecr-timeout", task_id)
+    if kind == "elb":
+        # Shape: the service scheduler's wording (tests/fixtures/elb-health-check), new target group.
+        return (
+            f"Task failed ELB health checks in (target-group arn:aws:elasticloadbalancing:{REGION}:{ACCOUNT}:"
+            "targetgroup/web-tg/6d0ecf831eec9f09)"
+        )
+    return "Essential container in task exited"
+
+
+def db_refused_log_lines(task_id):
+    """A Node batch job that cannot reach its database (not IAM)."""
+    return [
+        f"2026-11-23T09:20:01.112Z INFO  batch: starting nightly import task={task_id}",
+        "2026-11-23T09:20:01.530Z INFO  batch: 3 input files in s3://acme-imports-prod/2026-11-23/",
+        "2026-11-23T09:20:01.998Z INFO  batch: connecting to postgres host=10.0.3.17 port=5432 db=imports",
+        "2026-11-23T09:20:02.004Z ERROR batch: database unavailable: Error: connect ECONNREFUSED 10.0.3.17:5432",
+        "    at TCPConnectWrap.afterConnect [as oncomplete] (node:net:1607:16)",
+        "2026-11-23T09:20:12.010Z ERROR batch: giving up after 5 attempts",
+    ]
+
+
+def seed_many_tasks(ecs, ec2, logs):
+    cluster_arn = ecs.create_cluster(clusterName=FLEET_CLUSTER)["cluster"]["clusterArn"]
+    subnet = ec2.describe_subnets()["Subnets"][0]["SubnetId"]
+    sg = ec2.describe_security_groups()["SecurityGroups"][0]["GroupId"]
+    created_groups = set()
+    revisions = {}
+    causes = {}
+    start = int(time.time() * 1000) - 60_000
+    for cause, family, group, count, reason_kind, log_kind in MANY_TASKS:
+        log_group = f"/ecs/{family}"
+        # Each cause registers its own revision: `web` gets revisions 1 and 2.
+        td = ecs.register_task_definition(
+            family=family,
+            requiresCompatibilities=["FARGATE"],
+            networkMode="awsvpc",
+            cpu="256",
+            memory="512",
+            executionRoleArn=EXECUTION_ROLE_ARN,
+            taskRoleArn=TASK_ROLE_ARN,
+            containerDefinitions=[
+                {
+                    "name": CONTAINER,
+                    "image": f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/{family}:1.4.2",
+                    "essential": True,
+                    "memory": 512,
+                    "secrets": [{"name": "DB_PASSWORD", "valueFrom": SSM_PARAMETER_ARN}],
+                    "logConfiguration": {
+                        "logDriver": "awslogs",
+                        "options": {
+                            "awslogs-group": log_group,
+                            "awslogs-region": REGION,
+                            "awslogs-stream-prefix": LOG_PREFIX,
+                        },
+                    },
+                }
+            ],
+        )["taskDefinition"]
+        td_arn = td["taskDefinitionArn"]
+        revisions[td_arn] = cause
+        if log_group not in created_groups:
+            logs.create_log_group(logGroupName=log_group)
+            created_groups.add(log_group)
+        arns = []
+        # RunTask starts at most 10 tasks per call.
+        while len(arns) < count:
+            run = ecs.run_task(
+                cluster=FLEET_CLUSTER,
+                taskDefinition=td_arn,
+                launchType="FARGATE",
+                count=min(10, count - len(arns)),
+                group=group,
+                networkConfiguration={
+                    "awsvpcConfiguration": {"subnets": [subnet], "securityGroups": [sg], "assignPublicIp": "DISABLED"}
+                },
+            )
+            if run.get("failures") or not run.get("tasks"):
+                sys.exit(f"seed.py: run_task failed: {run.get('failures')}")
+            arns.extend(t["taskArn"] for t in run["tasks"])
+
+        def finish(arn, log_group=log_group, log_kind=log_kind, reason_kind=reason_kind):
+            task_id = arn.rsplit("/", 1)[-1]
+            if log_kind:
+                stream = f"{LOG_PREFIX}/{CONTAINER}/{task_id}"
+                lines = app_log_lines(task_id) if log_kind == "s3-denied" else db_refused_log_lines(task_id)
+                logs.create_log_stream(logGroupName=log_group, logStreamName=stream)
+                batch = [{"timestamp": start + i * 50, "message": m} for i, m in enumerate(lines)]
+                resp = logs.put_log_events(logGroupName=log_group, logStreamName=stream, logEvents=batch)
+                if resp.get("rejectedLogEventsInfo"):
+                    raise RuntimeError(f"moto rejected log events: {resp['rejectedLogEventsInfo']}")
+            ecs.stop_task(cluster=FLEET_CLUSTER, task=arn, reason=fleet_stop_reason(reason_kind, task_id))
+
+        # boto3 clients are thread-safe and moto's server is threaded: a few workers halve the
+        # seeding time (about a thousand calls in all).
+        with ThreadPoolExecutor(max_workers=6) as pool:
+            list(pool.map(finish, arns))
+        causes[cause] = {
+            "count": len(arns),
+            "family": family,
+            "task_definition_arn": td_arn,
+            "group": group,
+            "log_group": log_group,
+            "task_arns": arns,
+        }
+    return {
+        "scenario": "many-tasks",
+        "cluster": FLEET_CLUSTER,
+        "cluster_arn": cluster_arn,
+        "region": REGION,
+        "tasks": sum(c["count"] for c in causes.values()),
+        "task_definitions": sorted(revisions),
+        "execution_role_arn": EXECUTION_ROLE_ARN,
+        "task_role_arn": TASK_ROLE_ARN,
+        "causes": causes,
+    }
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@
 
 use std::time::Instant;
 
-use ecsdoctor::evidence::{Container, ContainerLogs, Evidence, LogLine, Task};
+use ecsdoctor::evidence::{Container, Evidence, LogLine, Task};
 use ecsdoctor::rules::engine::Matcher;
 use ecsdoctor::source::Limits;
 use ecsdoctor::verdict::{diagnose, Options};
@@ -73,7 +73,7 @@ fn run(m: &Matcher, label: &str, n: usize, huge: bool, reps: usize) {
         let t = Instant::now();
         let d = diagnose(&ev, m, &Options::default());
         best = best.min(t.elapsed().as_secs_f64());
-        assert_eq!(d.verdict.rule_id.is_some(), true, "the denial must be found");
+        assert!(d.verdict.rule_id.is_some(), "the denial must be found");
     }
     println!(
         "{label}: {lines} lines in {:.3} s (best of {reps}) = {:.0} lines/s",

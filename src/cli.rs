@@ -169,6 +169,12 @@ pub struct ScanArgs {
     /// Offline: scan a describe-tasks file holding many tasks (with a bundle directory layout).
     #[arg(long, value_name = "DIR|FILE")]
     pub from: Option<PathBuf>,
+    /// Tasks per distinct failure signature whose logs are read, when the stop reason alone is generic.
+    #[arg(long, default_value_t = 3, value_name = "N")]
+    pub log_samples: usize,
+    /// Most AWS requests in flight at once.
+    #[arg(long, default_value_t = 8, value_name = "N")]
+    pub concurrency: usize,
     #[command(flatten)]
     pub aws: AwsArgs,
     #[command(flatten)]

@@ -14,5 +14,6 @@ pub mod extract;
 pub mod render;
 pub mod rules;
 pub mod sanitize;
+pub mod scan;
 pub mod source;
 pub mod verdict;

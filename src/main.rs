@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser};
 use ecsdoctor::cli::{Cli, ColorWhen, Command};
-use ecsdoctor::cmd::{self, Failure};
+use ecsdoctor::cmd;
 use ecsdoctor::error::EXIT_BAD_INPUT;
 
 fn main() -> ExitCode {
@@ -27,7 +27,7 @@ fn main() -> ExitCode {
         Command::Why(a) => cmd::why::run(a, color),
         Command::Explain(a) => cmd::explain::run(a, color),
         Command::Capture(a) => cmd::capture::run(a),
-        Command::Scan(_) => Err(Failure::new(EXIT_BAD_INPUT, "scan is not available in this build")),
+        Command::Scan(a) => cmd::scan::run(a, color),
         Command::Rules(r) => cmd::rules::run(r),
         Command::Completions { shell } => cmd::with_stdout(|w| {
             clap_complete::generate(*shell, &mut Cli::command(), "ecsdoctor", w);

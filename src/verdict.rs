@@ -331,7 +331,7 @@ fn diagnose_hits(
         let counts = pasted || matches!(t.field, Field::StoppedReason | Field::ContainerReason);
         if counts && r.phase != RulePhase::Any && seen.insert((r.phase as u8, t.field)) {
             let what = if pasted {
-                format!("{}", r.id)
+                r.id.to_string()
             } else {
                 format!("{} {}", t.field.name(), r.id)
             };
@@ -611,7 +611,17 @@ fn build_finding(
     } else {
         rule.policy
     };
-    let fix = fill_fix(&rule.fix, ev, h, facts, &role_arn, &resource, &permissions, culprit);
+    let fix = fill_fix(
+        &rule.fix,
+        ev,
+        h,
+        facts,
+        &role_arn,
+        &resource,
+        &permissions,
+        culprit,
+        opts,
+    );
     Finding {
         rule_id: rule.id.clone(),
         title: rule.title.clone(),
@@ -633,16 +643,8 @@ fn build_finding(
         field: t.field,
         order,
         phase_agrees,
-        fix: clean_block(&fix, opts),
+        fix,
     }
-}
-
-/// Cleans a multi-line text we composed from untrusted parts, keeping its line breaks.
-fn clean_block(s: &str, opts: &Options) -> String {
-    s.lines()
-        .map(|l| sanitize::redact(&sanitize::terminal_safe(l), opts.redact).into_owned())
-        .collect::<Vec<_>>()
-        .join("\n")
 }
 
 fn is_ec2(ev: &Evidence) -> bool {
@@ -948,6 +950,7 @@ fn fill_fix(
     resource: &Option<String>,
     permissions: &[String],
     culprit: Culprit,
+    opts: &Options,
 ) -> String {
     let (region, account) = region_account(ev).unzip();
     let td = ev.task_definition.as_ref();
@@ -1006,12 +1009,10 @@ fn fill_fix(
         }
         match after.find('}') {
             Some(j) if after[..j].chars().all(|c| c.is_ascii_alphanumeric() || c == '_') && j > 0 => {
-                // Values come from messages: they must not break the template's markdown.
-                out.push_str(
-                    &sanitize::markdown_code(&lookup(&after[..j]))
-                        .replace('[', "［")
-                        .replace(']', "］"),
-                );
+                // The template is the rule author's; only the values come from messages: they are
+                // sanitized, redacted, and kept from breaking the template's markdown.
+                let value = clean(&lookup(&after[..j]), opts);
+                out.push_str(&sanitize::markdown_code(&value).replace('[', "［").replace(']', "］"));
                 rest = &after[j + 1..];
             }
             _ => {

@@ -70,7 +70,8 @@ fn why_json(name: &str) -> (i32, Value) {
 }
 
 /// One expectation per scenario: (fixture, culprit, category, a permission that must be listed, policy layer).
-const SCENARIOS: &[(&str, &str, &str, Option<&str>, Option<&str>)] = &[
+type Scenario = (&'static str, &'static str, &'static str, Option<&'static str>, Option<&'static str>);
+const SCENARIOS: &[Scenario] = &[
     (
         "exec-ssm-denied",
         "execution-role",
@@ -138,8 +139,20 @@ const SCENARIOS: &[(&str, &str, &str, Option<&str>, Option<&str>)] = &[
     ("spot-interruption", "not-iam", "capacity", None, None),
     ("user-stopped", "not-iam", "user", None, None),
     ("runtime-crash", "not-iam", "app", None, None),
-    ("efs-access-denied", "task-role", "iam", Some("elasticfilesystem:ClientMount"), None),
-    ("firelens-denied", "task-role", "iam", Some("logs:CreateLogStream"), None),
+    (
+        "efs-access-denied",
+        "task-role",
+        "iam",
+        Some("elasticfilesystem:ClientMount"),
+        None,
+    ),
+    (
+        "firelens-denied",
+        "task-role",
+        "iam",
+        Some("logs:CreateLogStream"),
+        None,
+    ),
     ("eni-timeout", "not-iam", "network", None, None),
     ("throttled-app", "not-iam", "app", None, None),
 ];

@@ -3,6 +3,7 @@
 pub mod capture;
 pub mod explain;
 pub mod rules;
+pub mod scan;
 pub mod why;
 
 use std::io::Write;

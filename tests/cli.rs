@@ -70,7 +70,13 @@ fn why_json(name: &str) -> (i32, Value) {
 }
 
 /// One expectation per scenario: (fixture, culprit, category, a permission that must be listed, policy layer).
-type Scenario = (&'static str, &'static str, &'static str, Option<&'static str>, Option<&'static str>);
+type Scenario = (
+    &'static str,
+    &'static str,
+    &'static str,
+    Option<&'static str>,
+    Option<&'static str>,
+);
 const SCENARIOS: &[Scenario] = &[
     (
         "exec-ssm-denied",

@@ -83,25 +83,32 @@ pub fn parse_task(s: &str) -> Result<TaskRef, String> {
     let (partition, service, region, account, resource) = (parts[1], parts[2], parts[3], parts[4], parts[5]);
     if !PARTITIONS.contains(&partition) {
         return Err(format!(
-            "`{}`: unknown partition `{partition}` (expected one of {})",
+            "`{}`: unknown partition `{}` (expected one of {})",
             shorten(s),
+            shorten(partition),
             PARTITIONS.join(", ")
         ));
     }
     if service != "ecs" {
         return Err(format!(
-            "`{}` is an ARN of `{service}`, not of an ECS task: {expected}",
-            shorten(s)
+            "`{}` is an ARN of `{}`, not of an ECS task: {expected}",
+            shorten(s),
+            shorten(service)
         ));
     }
     if !is_region(region) {
         return Err(format!(
-            "`{}`: `{region}` is not a region name like eu-west-1",
-            shorten(s)
+            "`{}`: `{}` is not a region name like eu-west-1",
+            shorten(s),
+            shorten(region)
         ));
     }
     if account.len() != 12 || !account.chars().all(|c| c.is_ascii_digit()) {
-        return Err(format!("`{}`: the account `{account}` is not 12 digits", shorten(s)));
+        return Err(format!(
+            "`{}`: the account `{}` is not 12 digits",
+            shorten(s),
+            shorten(account)
+        ));
     }
     let segs: Vec<&str> = resource.split('/').collect();
     let (cluster, id) = match segs.as_slice() {
@@ -109,8 +116,9 @@ pub fn parse_task(s: &str) -> Result<TaskRef, String> {
         ["task", cluster, id] => (Some(*cluster), *id),
         [kind, ..] if *kind != "task" => {
             return Err(format!(
-                "`{}` is the ARN of a {kind}, not of a task: {expected}",
-                shorten(s)
+                "`{}` is the ARN of a {}, not of a task: {expected}",
+                shorten(s),
+                shorten(kind)
             ));
         }
         _ => return Err(format!("`{}` is not a task ARN: {expected}", shorten(s))),
@@ -139,7 +147,8 @@ pub fn parse_task(s: &str) -> Result<TaskRef, String> {
 
 /// Keeps an echoed argument short and printable in an error line.
 fn shorten(s: &str) -> String {
-    let clean: String = s.chars().map(|c| if c.is_control() { '?' } else { c }).collect();
+    // Arguments are pasted from anywhere: no escapes, bidi or invisible characters in the error.
+    let clean = crate::sanitize::terminal_safe(s);
     if clean.chars().count() > 120 {
         clean.chars().take(117).collect::<String>() + "..."
     } else {

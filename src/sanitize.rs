@@ -695,7 +695,9 @@ fn secret_rules() -> Vec<Rule> {
         // AWS access key ids (and the other unique-id prefixes), keeping the prefix.
         groups(
             format!(
-                r"{B}(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA|ABIA|ACCA){}",
+                // Not `\b` before the prefix: JSON loggers write ESC as `\u001b`, so a colour
+                // code leaves a letter (`\u001b[31mAKIA...`) right before the key id.
+                r"(?:^|[^A-Z0-9])(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA|ABIA|ACCA){}",
                 secret(&format!(r"[A-Z0-9]{{16}}{B}"))
             ),
             always,

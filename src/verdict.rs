@@ -429,7 +429,7 @@ fn diagnose_hits(
         }
     }
     let td = ev.task_definition.as_ref();
-    Diagnosis {
+    let mut d = Diagnosis {
         version: SCHEMA_VERSION,
         task_arn: ev.task.task_arn.clone(),
         launch_type: ev.launch_type(),
@@ -456,7 +456,9 @@ fn diagnose_hits(
         verdict,
         findings,
         notes: notes.iter().map(|n| clean(n, opts)).collect(),
-    }
+    };
+    scrub(&mut d, opts);
+    d
 }
 
 fn phase_word(p: RulePhase) -> &'static str {
@@ -465,6 +467,88 @@ fn phase_word(p: RulePhase) -> &'static str {
         RulePhase::Runtime => "runtime",
         RulePhase::Any => "any-phase",
     }
+}
+
+/// The last line of defence: every string in the output model, whatever its origin (task
+/// metadata, container names, file names, composed text), is made terminal-safe and redacted.
+/// Both steps are idempotent, so strings cleaned earlier are unchanged. The fix is a rule
+/// author's template whose values were cleaned when filled in; only escapes and account ids
+/// are taken out of it (secret patterns could misread its prose).
+fn scrub(d: &mut Diagnosis, opts: &Options) {
+    let full = |x: &mut String| {
+        let cleaned = x
+            .split('\n')
+            .map(|l| sanitize::redact(&sanitize::terminal_safe(l), opts.redact).into_owned())
+            .collect::<Vec<_>>()
+            .join("\n");
+        *x = cleaned;
+    };
+    let template = |x: &mut String| {
+        let accounts_only = RedactOptions {
+            secrets: false,
+            accounts: opts.redact.accounts,
+        };
+        let cleaned = x
+            .split('\n')
+            .map(|l| sanitize::redact(&sanitize::terminal_safe(l), accounts_only).into_owned())
+            .collect::<Vec<_>>()
+            .join("\n");
+        *x = cleaned;
+    };
+    let opt = |x: &mut Option<String>| {
+        if let Some(v) = x {
+            full(v);
+        }
+    };
+    fn walk(v: &mut serde_json::Value, f: &dyn Fn(&mut String)) {
+        match v {
+            serde_json::Value::String(s) => f(s),
+            serde_json::Value::Array(a) => a.iter_mut().for_each(|x| walk(x, f)),
+            serde_json::Value::Object(o) => o.values_mut().for_each(|x| walk(x, f)),
+            _ => {}
+        }
+    }
+    opt(&mut d.task_arn);
+    opt(&mut d.launch_type);
+    opt(&mut d.last_status);
+    opt(&mut d.stop_code);
+    opt(&mut d.stopped_reason);
+    d.phase_signals.iter_mut().for_each(full);
+    opt(&mut d.roles.execution_role_arn);
+    opt(&mut d.roles.task_role_arn);
+    for c in &mut d.containers {
+        full(&mut c.name);
+        opt(&mut c.last_status);
+        opt(&mut c.reason);
+    }
+    let v = &mut d.verdict;
+    opt(&mut v.role_arn);
+    v.permissions.iter_mut().for_each(full);
+    opt(&mut v.resource);
+    full(&mut v.summary);
+    template(&mut v.fix);
+    opt(&mut v.rule_id);
+    opt(&mut v.title);
+    opt(&mut v.who_must_act);
+    if let Some(p) = &mut v.iam_policy {
+        walk(p, &full);
+    }
+    opt(&mut v.terraform);
+    v.also.iter_mut().for_each(full);
+    for f in &mut d.findings {
+        full(&mut f.rule_id);
+        full(&mut f.title);
+        full(&mut f.source);
+        full(&mut f.evidence);
+        f.permissions.iter_mut().for_each(full);
+        opt(&mut f.denied_action);
+        opt(&mut f.resource);
+        opt(&mut f.principal);
+        opt(&mut f.role_arn);
+        full(&mut f.reason);
+        template(&mut f.fix);
+    }
+    d.notes.iter_mut().for_each(full);
 }
 
 fn source_of(t: &Text<'_>, pasted: bool) -> String {
@@ -491,7 +575,9 @@ fn gather_facts(
     matcher: &Matcher,
 ) -> Facts {
     let t = &texts[ti];
-    let mut f = extract::facts(&t.text);
+    // Read facts from what a person will see: a name split by an escape sequence must not
+    // come out as another name.
+    let mut f = extract::facts(&sanitize::terminal_safe(&t.text));
     let cap = |k: &str| h.captures.get(k).filter(|v| !v.is_empty()).cloned();
     if let Some(a) = cap("action").filter(|a| crate::rules::is_action(a)) {
         f.action = Some(a);

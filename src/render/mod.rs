@@ -58,6 +58,7 @@ pub fn diagnosis(d: &Diagnosis, format: Format, opts: &RenderOptions, w: &mut dy
 
 /// Pretty JSON of any serializable model, with a final newline.
 pub fn json<T: serde::Serialize>(value: &T, w: &mut dyn Write) -> io::Result<()> {
-    serde_json::to_writer_pretty(&mut *w, value).map_err(io::Error::other)?;
+    // `From` keeps an io error's kind, so a closed pipe is still recognised as one.
+    serde_json::to_writer_pretty(&mut *w, value).map_err(io::Error::from)?;
     writeln!(w)
 }

@@ -380,8 +380,8 @@ pub const MAX_RULE_FILE_BYTES: u64 = 4 * 1024 * 1024;
 pub struct Catalogue {
     pub rules: Vec<Rule>,
     pub operations: Operations,
-    /// Ids disabled by user files.
-    pub disabled: BTreeSet<String>,
+    /// Ids disabled by user files, with the file that disabled each.
+    pub disabled: BTreeMap<String, String>,
 }
 
 /// The placeholders `fix` may use besides the pattern's own named groups.
@@ -423,17 +423,17 @@ impl Catalogue {
         }
         // Disabling applies to every file, whatever the order they were given in.
         let disabled = cat.disabled.clone();
-        for id in &disabled {
+        for (id, path) in &disabled {
             if !cat.rules.iter().any(|r| &r.id == id) {
                 errors.push(RuleFileError {
-                    path: "(disable)".into(),
+                    path: path.clone(),
                     line: None,
                     rule_id: Some(id.clone()),
                     message: "`disable` names a rule id that does not exist".into(),
                 });
             }
         }
-        cat.rules.retain(|r| !disabled.contains(&r.id));
+        cat.rules.retain(|r| !disabled.contains_key(&r.id));
         if errors.is_empty() {
             Ok(cat)
         } else {
@@ -455,7 +455,8 @@ impl Catalogue {
                 return;
             }
         };
-        self.disabled.extend(raw.disable);
+        self.disabled
+            .extend(raw.disable.into_iter().map(|id| (id, path.to_string())));
         for (k, v) in raw.services {
             self.operations.services.insert(k.to_ascii_lowercase(), v);
         }

@@ -78,6 +78,16 @@ impl Bundle {
     }
 }
 
+/// A value from the file, fit to quote in a one-line error: no escapes or line breaks, short.
+fn quote(s: &str) -> String {
+    let safe = crate::sanitize::terminal_safe(s);
+    if safe.chars().count() > 100 {
+        safe.chars().take(97).collect::<String>() + "..."
+    } else {
+        safe
+    }
+}
+
 fn bad(msg: String) -> SourceError {
     SourceError::BadInput(msg)
 }
@@ -144,7 +154,7 @@ fn require_key(text: &str, key: &str, name: &str, what: &str) -> Result<(), Sour
     match v.as_object() {
         Some(o) if o.contains_key(key) => Ok(()),
         Some(o) => {
-            let keys: Vec<&str> = o.keys().map(String::as_str).take(5).collect();
+            let keys: Vec<String> = o.keys().map(|k| quote(k)).take(5).collect();
             Err(bad(format!(
                 "{name}: has no `{key}` (found {}); expected {what}",
                 if keys.is_empty() {
@@ -187,7 +197,7 @@ pub fn select_task(text: &str, name: &str, want: Option<&TaskRef>) -> Result<Tas
         if let Some(f) = dt.failures.iter().find(|f| matches(f.arn.as_deref(), w)) {
             return Err(bad(format!(
                 "{name}: task {w} is in failures[] with reason {} — ECS no longer knows it (stopped tasks are kept about an hour); expected a task in tasks[]",
-                f.reason.as_deref().unwrap_or("unknown")
+                quote(f.reason.as_deref().unwrap_or("unknown"))
             )));
         }
         return Err(bad(format!(
@@ -204,8 +214,8 @@ pub fn select_task(text: &str, name: &str, want: Option<&TaskRef>) -> Result<Tas
                 .map(|f| {
                     format!(
                         " (failures[]: {} {})",
-                        f.arn.as_deref().unwrap_or("?"),
-                        f.reason.as_deref().unwrap_or("?")
+                        quote(f.arn.as_deref().unwrap_or("?")),
+                        quote(f.reason.as_deref().unwrap_or("?"))
                     )
                 })
                 .unwrap_or_default();
@@ -217,7 +227,7 @@ pub fn select_task(text: &str, name: &str, want: Option<&TaskRef>) -> Result<Tas
             let ids: Vec<&str> = dt.tasks.iter().filter_map(|t| t.task_arn.as_deref()).take(5).collect();
             Err(bad(format!(
                 "{name}: holds {n} tasks; name one as the task argument (e.g. {})",
-                ids.first().copied().unwrap_or("its ARN")
+                quote(ids.first().copied().unwrap_or("its ARN"))
             )))
         }
     }

@@ -178,6 +178,16 @@ pub fn clean(s: &str, opts: &Options) -> String {
     out
 }
 
+/// Text ecsdoctor composed from rule prose and names: escapes out, and account ids with
+/// --redact-accounts, but no secret patterns (they would misread prose as `key: value`).
+fn clean_composed(s: &str, opts: &Options) -> String {
+    let accounts_only = RedactOptions {
+        secrets: false,
+        accounts: opts.redact.accounts,
+    };
+    sanitize::redact(&sanitize::terminal_safe(s), accounts_only).into_owned()
+}
+
 /// Decides the phase from the task's own fields and the startup/runtime rules that matched its
 /// reasons. Returns the phase and the signals, each phrased for a person.
 pub fn decide_phase(ev: &Evidence, reason_hits: &[(RulePhase, String)]) -> (Phase, Vec<String>) {
@@ -437,7 +447,7 @@ fn diagnose_hits(
         stop_code: ev.task.stop_code.clone(),
         stopped_reason: ev.task.stopped_reason.as_deref().map(|s| clean(s, opts)),
         phase,
-        phase_signals: phase_signals.iter().map(|s| clean(s, opts)).collect(),
+        phase_signals: phase_signals.iter().map(|s| clean_composed(s, opts)).collect(),
         roles: Roles {
             execution_role_arn: td.and_then(|t| t.execution_role_arn.clone()),
             task_role_arn: td.and_then(|t| t.task_role_arn.clone()),
@@ -470,10 +480,11 @@ fn phase_word(p: RulePhase) -> &'static str {
 }
 
 /// The last line of defence: every string in the output model, whatever its origin (task
-/// metadata, container names, file names, composed text), is made terminal-safe and redacted.
-/// Both steps are idempotent, so strings cleaned earlier are unchanged. The fix is a rule
-/// author's template whose values were cleaned when filled in; only escapes and account ids
-/// are taken out of it (secret patterns could misread its prose).
+/// metadata, container names, file names), is made terminal-safe and redacted. Both steps are
+/// idempotent, so strings cleaned earlier are unchanged. Text ecsdoctor composes (summary, fix,
+/// reasons, signals) from rule prose and values that were cleaned when they were put in only
+/// loses escapes and, with --redact-accounts, account ids: secret patterns would misread prose
+/// such as "no credentials: boto3 ..." as a `credentials: value` pair.
 fn scrub(d: &mut Diagnosis, opts: &Options) {
     let full = |x: &mut String| {
         let cleaned = x
@@ -513,7 +524,7 @@ fn scrub(d: &mut Diagnosis, opts: &Options) {
     opt(&mut d.last_status);
     opt(&mut d.stop_code);
     opt(&mut d.stopped_reason);
-    d.phase_signals.iter_mut().for_each(full);
+    d.phase_signals.iter_mut().for_each(template);
     opt(&mut d.roles.execution_role_arn);
     opt(&mut d.roles.task_role_arn);
     for c in &mut d.containers {
@@ -525,19 +536,19 @@ fn scrub(d: &mut Diagnosis, opts: &Options) {
     opt(&mut v.role_arn);
     v.permissions.iter_mut().for_each(full);
     opt(&mut v.resource);
-    full(&mut v.summary);
+    template(&mut v.summary);
     template(&mut v.fix);
     opt(&mut v.rule_id);
-    opt(&mut v.title);
-    opt(&mut v.who_must_act);
+    v.title.iter_mut().for_each(template);
+    v.who_must_act.iter_mut().for_each(template);
     if let Some(p) = &mut v.iam_policy {
-        walk(p, &full);
+        walk(p, &template);
     }
-    opt(&mut v.terraform);
-    v.also.iter_mut().for_each(full);
+    v.terraform.iter_mut().for_each(template);
+    v.also.iter_mut().for_each(template);
     for f in &mut d.findings {
         full(&mut f.rule_id);
-        full(&mut f.title);
+        template(&mut f.title);
         full(&mut f.source);
         full(&mut f.evidence);
         f.permissions.iter_mut().for_each(full);
@@ -545,7 +556,7 @@ fn scrub(d: &mut Diagnosis, opts: &Options) {
         opt(&mut f.resource);
         opt(&mut f.principal);
         opt(&mut f.role_arn);
-        full(&mut f.reason);
+        template(&mut f.reason);
         template(&mut f.fix);
     }
     d.notes.iter_mut().for_each(full);
@@ -721,7 +732,7 @@ fn build_finding(
         policy,
         principal: facts.principal.as_ref().map(|p| clean(&p.arn, opts)),
         role_arn: role_arn.map(|r| clean(&r, opts)),
-        reason: clean(&reason, opts),
+        reason: clean_composed(&reason, opts),
         count: 1,
         timestamp: t.timestamp,
         priority: rule.priority,

@@ -703,11 +703,36 @@ fn build_finding(
     } else {
         None
     };
-    let policy = if category == Category::Iam {
+    let mut policy = if category == Category::Iam {
         facts.policy.or(rule.policy)
     } else {
         rule.policy
     };
+    // An ECR 403 that names no principal and no policy: when the image lives in another account,
+    // the repository policy is the likelier culprit (a vendor or shared-services repository).
+    if category == Category::Iam
+        && facts.policy.is_none()
+        && facts.principal.is_none()
+        && permissions.iter().any(|p| p == "ecr:BatchGetImage")
+    {
+        if let (Some(registry), Some((_, account))) = (image_account(ev), region_account(ev)) {
+            if registry != account {
+                policy = Some(PolicyLayer::Resource);
+                reason = format!(
+                    "{reason}; the image is in account {registry}, not the task's {account}: the repository policy there must allow this account (the execution role also needs the ECR pull actions)"
+                );
+            }
+        }
+    }
+    // A secret named by a partial ARN (no `-XXXXXX` suffix) is denied even when a policy allows
+    // the full ARN, and granting more only turns the error into "not found".
+    if let Some(r) = facts.resource.as_deref().filter(|_| category == Category::Iam) {
+        if r.contains(":secretsmanager:") && r.contains(":secret:") && !has_secret_suffix(r) {
+            reason = format!(
+                "{reason}; the secret ARN has no 6-character suffix (a partial ARN): make sure the secret exists under that name, and let policies match `name-??????`"
+            );
+        }
+    }
     let fix = fill_fix(
         &rule.fix,
         ev,
@@ -1025,6 +1050,29 @@ fn infer_resource(ev: &Evidence, action: Option<&str>) -> Option<String> {
         None
     } else {
         Some(out.join(", "))
+    }
+}
+
+/// The account of the first ECR image of the task (`ACCOUNT.dkr.ecr.REGION.amazonaws.com/...`).
+fn image_account(ev: &Evidence) -> Option<String> {
+    let images = ev.task.containers.iter().filter_map(|c| c.image.as_deref()).chain(
+        ev.task_definition
+            .iter()
+            .flat_map(|t| t.container_definitions.iter().filter_map(|c| c.image.as_deref())),
+    );
+    images
+        .filter_map(|i| i.split_once(".dkr.ecr.").map(|(a, _)| a))
+        .find(|a| a.len() == 12 && a.chars().all(|c| c.is_ascii_digit()))
+        .map(str::to_string)
+}
+
+/// `arn:...:secret:name-AbCdEf` (Secrets Manager appends six random characters to every ARN).
+fn has_secret_suffix(arn: &str) -> bool {
+    let name = arn.split(":secret:").nth(1).unwrap_or("");
+    let name = name.split(':').next().unwrap_or(name);
+    match name.rsplit_once('-') {
+        Some((_, suffix)) => suffix.len() == 6 && suffix.chars().all(|c| c.is_ascii_alphanumeric()),
+        None => false,
     }
 }
 
@@ -1507,5 +1555,45 @@ mod tests {
         let a = diagnose(&ev, &matcher(), &Options::default());
         let b = diagnose(&ev, &matcher(), &Options::default());
         assert_eq!(a, b);
+    }
+
+    fn startup_task(reason: &str, image: &str) -> Evidence {
+        let mut ev = runtime_task(Some("app"), Some("exec"), "FARGATE", &[]);
+        ev.task.stop_code = Some("TaskFailedToStart".into());
+        ev.task.stopped_reason = Some(reason.into());
+        ev.task.started_at = None;
+        ev.task.containers[0].exit_code = None;
+        ev.task.containers[0].image = Some(image.into());
+        ev
+    }
+
+    #[test]
+    fn a_cross_account_ecr_403_points_at_the_repository_policy() {
+        let reason = "CannotPullContainerError: inspect image has been retried 5 time(s): httpReaderSeeker: failed open: unexpected status code https://999999999999.dkr.ecr.us-east-1.amazonaws.com/v2/vendor/agent/manifests/sha256:4c1b: 403 Forbidden";
+        let cross = diagnose(
+            &startup_task(reason, "999999999999.dkr.ecr.us-east-1.amazonaws.com/vendor/agent:1"),
+            &matcher(),
+            &Options::default(),
+        );
+        assert_eq!(cross.verdict.policy, Some(PolicyLayer::Resource), "{:?}", cross.verdict);
+        let own = diagnose(
+            &startup_task(reason, "123456789012.dkr.ecr.us-east-1.amazonaws.com/vendor/agent:1"),
+            &matcher(),
+            &Options::default(),
+        );
+        assert_eq!(own.verdict.policy, Some(PolicyLayer::Identity));
+        assert_eq!(own.verdict.culprit, Culprit::ExecutionRole);
+    }
+
+    #[test]
+    fn a_partial_secret_arn_is_flagged() {
+        let reason = "ResourceInitializationError: unable to pull secrets or registry auth: execution resource retrieval failed: unable to retrieve secret from asm: service call has been retried 1 time(s): failed to fetch secret arn:aws:secretsmanager:us-east-1:123456789012:secret:prod/db from secrets manager: AccessDeniedException: User: arn:aws:sts::123456789012:assumed-role/exec/2c3d is not authorized to perform: secretsmanager:GetSecretValue on resource: arn:aws:secretsmanager:us-east-1:123456789012:secret:prod/db because no identity-based policy allows the secretsmanager:GetSecretValue action";
+        let d = diagnose(&startup_task(reason, "nginx"), &matcher(), &Options::default());
+        assert_eq!(d.verdict.culprit, Culprit::ExecutionRole);
+        assert!(d.findings[0].reason.contains("partial ARN"), "{}", d.findings[0].reason);
+        assert!(has_secret_suffix(
+            "arn:aws:secretsmanager:us-east-1:1:secret:prod/db-AbC12x"
+        ));
+        assert!(!has_secret_suffix("arn:aws:secretsmanager:us-east-1:1:secret:prod/db"));
     }
 }

@@ -385,7 +385,7 @@ fn diagnose_hits(
             findings[i].count += 1;
             continue;
         }
-        let facts = gather_facts(ev, texts, *ti, h, matcher);
+        let facts = gather_facts(texts, *ti, h, matcher);
         let f = build_finding(ev, rule, h, t, &facts, phase, source, order, opts);
         index.insert((h.rule, key_source), findings.len());
         findings.push(f);
@@ -579,7 +579,6 @@ fn source_of(t: &Text<'_>, pasted: bool) -> String {
 /// Facts from the matched text, completed from its neighbours (an SDK often prints the operation
 /// on the line before the denial) and from the rule's own named groups.
 fn gather_facts(
-    ev: &Evidence,
     texts: &[Text<'_>],
     ti: usize,
     h: &crate::rules::engine::Hit,
@@ -640,7 +639,6 @@ fn gather_facts(
     if f.policy.is_none() {
         f.policy = extract::policy_layer(&t.text, f.action.as_deref());
     }
-    let _ = ev;
     f
 }
 

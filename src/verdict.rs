@@ -578,12 +578,7 @@ fn source_of(t: &Text<'_>, pasted: bool) -> String {
 
 /// Facts from the matched text, completed from its neighbours (an SDK often prints the operation
 /// on the line before the denial) and from the rule's own named groups.
-fn gather_facts(
-    texts: &[Text<'_>],
-    ti: usize,
-    h: &crate::rules::engine::Hit,
-    matcher: &Matcher,
-) -> Facts {
+fn gather_facts(texts: &[Text<'_>], ti: usize, h: &crate::rules::engine::Hit, matcher: &Matcher) -> Facts {
     let t = &texts[ti];
     // Read facts from what a person will see: a name split by an escape sequence must not
     // come out as another name.

@@ -23,7 +23,6 @@ use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::config_bag::ConfigBag;
-use aws_smithy_types::error::display::DisplayErrorContext;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 use super::{EvidenceSource, Limits};
@@ -651,9 +650,19 @@ fn log_error_note<E: ProvideErrorMetadata>(
     None
 }
 
+/// An error and its causes as one line of their Display texts (never a Debug dump), each cause
+/// once: `dispatch failure: io error: tcp connect error: Connection refused (os error 111)`.
 fn one_line<E: std::error::Error + 'static>(e: &E) -> String {
-    let s = format!("{}", DisplayErrorContext(e));
-    s.split_whitespace().collect::<Vec<_>>().join(" ")
+    let mut parts: Vec<String> = Vec::new();
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cur {
+        let text = err.to_string().split_whitespace().collect::<Vec<_>>().join(" ");
+        if !text.is_empty() && !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        cur = err.source();
+    }
+    parts.join(": ")
 }
 
 /// Maps an SDK error to a one-line error that says what to do.
@@ -967,6 +976,7 @@ mod tests {
     use aws_sdk_ecs::operation::describe_task_definition::DescribeTaskDefinitionOutput;
     use aws_sdk_ecs::operation::describe_tasks::DescribeTasksOutput;
     use aws_smithy_mocks::{mock, mock_client, RuleMode};
+    use aws_smithy_types::error::display::DisplayErrorContext;
 
     fn task_output() -> DescribeTasksOutput {
         use ecs::types::{Container as C, Task as T, TaskStopCode};

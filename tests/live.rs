@@ -621,7 +621,11 @@ fn live_endpoint_unreachable() {
     assert_eq!(err.lines().count(), 1, "expected a one-line error\n{}", run.context());
     assert!(!err.contains("panicked"), "{}", run.context());
     // A message for a person, not a Debug dump of the SDK's error types.
-    assert!(!err.contains(" { ") && !err.contains("DispatchFailure("), "raw debug dump\n{}", run.context());
+    assert!(
+        !err.contains(" { ") && !err.contains("DispatchFailure("),
+        "raw debug dump\n{}",
+        run.context()
+    );
     let lower = err.to_lowercase();
     let port = endpoint.rsplit(':').next().unwrap_or_default();
     assert!(

@@ -4,9 +4,9 @@
 
 use std::collections::BTreeMap;
 
-use regex::{Regex, RegexSet, RegexSetBuilder};
+use regex::{RegexSet, RegexSetBuilder};
 
-use super::{compile_pattern, Catalogue, Operations, Rule, RuleErrors, RuleFileError};
+use super::{Catalogue, Operations, Rule, RuleErrors, RuleFileError};
 use crate::evidence::Field;
 
 /// The size budget of one field's `RegexSet` (it holds every pattern of that field at once). The
@@ -28,24 +28,14 @@ pub struct Hit {
 #[derive(Debug, Clone)]
 pub struct Matcher {
     catalogue: Catalogue,
-    regexes: Vec<Regex>,
     sets: Vec<(Field, RegexSet, Vec<usize>)>,
 }
 
 impl Matcher {
     /// Compiles a validated catalogue.
     pub fn new(catalogue: Catalogue) -> Result<Matcher, RuleErrors> {
-        let mut regexes = Vec::with_capacity(catalogue.rules.len());
-        let mut errors = Vec::new();
-        for r in &catalogue.rules {
-            match compile_pattern(&r.pattern) {
-                Ok(re) => regexes.push(re),
-                Err(e) => errors.push(rule_error(r, format!("`pattern` is not a valid regex: {e}"))),
-            }
-        }
-        if !errors.is_empty() {
-            return Err(RuleErrors(errors));
-        }
+        // Validation compiled every rule's own regex already (`Rule::regex`); only the
+        // per-field sets are built here.
         let mut sets = Vec::new();
         for field in Field::ALL {
             let idx: Vec<usize> = catalogue
@@ -73,11 +63,7 @@ impl Matcher {
                 })?;
             sets.push((field, set, idx));
         }
-        Ok(Matcher {
-            catalogue,
-            regexes,
-            sets,
-        })
+        Ok(Matcher { catalogue, sets })
     }
 
     /// Loads and compiles built-in and user rules.
@@ -115,7 +101,7 @@ impl Matcher {
 
     /// Runs one rule's own regex (ignoring `look_in`); used by the example runner and `explain`.
     pub fn captures_of(&self, rule: usize, text: &str) -> Option<Hit> {
-        let re = &self.regexes[rule];
+        let re = &self.catalogue.rules[rule].regex;
         let caps = re.captures(text)?;
         let mut captures = BTreeMap::new();
         for name in re.capture_names().flatten() {
@@ -129,14 +115,5 @@ impl Matcher {
             captures,
             matched,
         })
-    }
-}
-
-fn rule_error(r: &Rule, message: String) -> RuleFileError {
-    RuleFileError {
-        path: r.origin.path.clone(),
-        line: Some(r.origin.line),
-        rule_id: Some(r.id.clone()),
-        message,
     }
 }

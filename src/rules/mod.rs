@@ -282,6 +282,10 @@ pub struct Rule {
     pub examples: Examples,
     #[serde(skip)]
     pub origin: Origin,
+    /// The pattern as compiled during validation (case-insensitive, size-limited); the matcher
+    /// reuses it instead of compiling every pattern a second time at start-up.
+    #[serde(skip)]
+    pub regex: regex::Regex,
 }
 
 /// SDK service names and operation names mapped to IAM actions (`rules/operations.toml`).
@@ -698,6 +702,7 @@ fn validate(
     if errors.len() > start {
         return None;
     }
+    let regex = compiled?;
     Some(Rule {
         id,
         title: r.title,
@@ -715,6 +720,7 @@ fn validate(
         sources: r.sources,
         examples: r.examples,
         origin,
+        regex,
     })
 }
 

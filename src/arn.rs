@@ -147,13 +147,7 @@ pub fn parse_task(s: &str) -> Result<TaskRef, String> {
 
 /// Keeps an echoed argument short and printable in an error line.
 fn shorten(s: &str) -> String {
-    // Arguments are pasted from anywhere: no escapes, bidi or invisible characters in the error.
-    let clean = crate::sanitize::terminal_safe(s);
-    if clean.chars().count() > 120 {
-        clean.chars().take(117).collect::<String>() + "..."
-    } else {
-        clean
-    }
+    crate::sanitize::error_quote(s, 120)
 }
 
 #[cfg(test)]

@@ -1033,6 +1033,18 @@ fn chat_safe(text: &str, inline: bool) -> String {
     out
 }
 
+/// Input echoed in a one-line error message (a task argument, a key or value from a bundle, an
+/// AWS error text): terminal-safe, on one line, and at most `max_chars` characters, ending in
+/// `...` when cut.
+pub fn error_quote(s: &str, max_chars: usize) -> String {
+    let safe = terminal_safe(s);
+    if safe.chars().count() > max_chars {
+        safe.chars().take(max_chars.saturating_sub(3)).collect::<String>() + "..."
+    } else {
+        safe
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // truncate
 // ---------------------------------------------------------------------------------------------

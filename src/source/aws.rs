@@ -804,12 +804,7 @@ fn first_line(s: &str) -> String {
 }
 
 fn shorten(s: &str) -> String {
-    let s: String = s.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
-    if s.chars().count() > 300 {
-        s.chars().take(297).collect::<String>() + "..."
-    } else {
-        s
-    }
+    crate::sanitize::error_quote(s, 300)
 }
 
 fn ts(d: Option<&aws_smithy_types::DateTime>) -> Option<Timestamp> {

@@ -80,12 +80,7 @@ impl Bundle {
 
 /// A value from the file, fit to quote in a one-line error: no escapes or line breaks, short.
 fn quote(s: &str) -> String {
-    let safe = crate::sanitize::terminal_safe(s);
-    if safe.chars().count() > 100 {
-        safe.chars().take(97).collect::<String>() + "..."
-    } else {
-        safe
-    }
+    crate::sanitize::error_quote(s, 100)
 }
 
 fn bad(msg: String) -> SourceError {

@@ -2,7 +2,7 @@
 //! CLI prints, so that someone without credentials (or a bug report) can replay it with
 //! `ecsdoctor why --from DIR`.
 
-use super::{aws_options, runtime, spinner, Failure, Outcome};
+use super::{aws_options, block_on_aws, Failure, Outcome};
 use crate::arn::parse_task;
 use crate::cli::CaptureArgs;
 use crate::error::{EXIT_BAD_INPUT, EXIT_OK};
@@ -12,15 +12,8 @@ use crate::source::{EvidenceSource, Limits};
 /// Runs `capture`.
 pub fn run(args: &CaptureArgs) -> Outcome {
     let task = parse_task(&args.task).map_err(|e| Failure::new(EXIT_BAD_INPUT, e))?;
-    let opts = aws_options(&args.aws)?;
-    let rt = runtime()?;
-    let pb = spinner(&format!("capturing task {}", task.id));
-    let src = AwsSource::new(opts, Limits::default());
-    let ev = rt.block_on(src.evidence(Some(&task)));
-    if let Some(pb) = pb {
-        pb.finish_and_clear();
-    }
-    let ev = ev?;
+    let src = AwsSource::new(aws_options(&args.aws)?, Limits::default());
+    let ev = block_on_aws(&format!("capturing task {}", task.id), src.evidence(Some(&task)))?;
     let files = crate::source::bundle::write(&ev, &args.out).map_err(|e| {
         Failure::new(
             EXIT_BAD_INPUT,

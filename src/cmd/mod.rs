@@ -141,6 +141,20 @@ pub fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
         .map_err(|e| Failure::new(crate::error::EXIT_AWS, format!("cannot start the async runtime: {e}")))
 }
 
+/// Runs an AWS fetch to completion on a fresh runtime, with a spinner on stderr while it runs.
+pub fn block_on_aws<T>(
+    message: &str,
+    fetch: impl std::future::Future<Output = Result<T, crate::error::SourceError>>,
+) -> Result<T, Failure> {
+    let rt = runtime()?;
+    let pb = spinner(message);
+    let out = rt.block_on(fetch);
+    if let Some(pb) = pb {
+        pb.finish_and_clear();
+    }
+    Ok(out?)
+}
+
 /// A spinner on stderr while fetching, only when stderr is a terminal.
 pub fn spinner(message: &str) -> Option<indicatif::ProgressBar> {
     use std::io::IsTerminal;

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use super::{aws_options, engine_options, load_rules, render_options, runtime, spinner, with_stdout, Failure, Outcome};
+use super::{aws_options, block_on_aws, engine_options, load_rules, render_options, with_stdout, Failure, Outcome};
 use crate::arn::{parse_task, TaskRef};
 use crate::cli::WhyArgs;
 use crate::error::{EXIT_BAD_INPUT, EXIT_INCONCLUSIVE, EXIT_OK};
@@ -27,7 +27,7 @@ pub fn run(args: &WhyArgs, color: bool) -> Outcome {
         };
         block_on_sync(src.evidence(task.as_ref()))?
     } else if let Some(event) = &args.event {
-        crate::cmd::why::event_evidence(event, args, task.as_ref(), limits)?
+        event_evidence(event, args, limits)?
     } else {
         let Some(t) = task.as_ref() else {
             return Err(Failure::new(
@@ -50,15 +50,8 @@ pub fn emit(ev: &Evidence, matcher: &crate::rules::engine::Matcher, args: &WhyAr
 
 /// Fetches evidence live.
 pub fn live(task: &TaskRef, args: &WhyArgs, limits: Limits) -> Result<Evidence, Failure> {
-    let opts = aws_options(&args.aws)?;
-    let rt = runtime()?;
-    let pb = spinner(&format!("reading task {} from AWS", task.id));
-    let src = AwsSource::new(opts, limits);
-    let out = rt.block_on(src.evidence(Some(task)));
-    if let Some(pb) = pb {
-        pb.finish_and_clear();
-    }
-    Ok(out?)
+    let src = AwsSource::new(aws_options(&args.aws)?, limits);
+    block_on_aws(&format!("reading task {} from AWS", task.id), src.evidence(Some(task)))
 }
 
 /// Runs a future that does no real async work (the bundle source) to completion.
@@ -71,12 +64,7 @@ fn block_on_sync<T>(f: impl std::future::Future<Output = Result<T, crate::error:
 
 /// Evidence from an EventBridge "ECS Task State Change" event: its `detail` is the task, as
 /// DescribeTasks would return it. The task definition and logs come from AWS unless --offline.
-pub fn event_evidence(
-    path: &Path,
-    args: &WhyArgs,
-    _task: Option<&TaskRef>,
-    limits: Limits,
-) -> Result<Evidence, Failure> {
+pub fn event_evidence(path: &Path, args: &WhyArgs, limits: Limits) -> Result<Evidence, Failure> {
     let task = crate::source::event::read_event(path)?;
     let mut ev = Evidence {
         task,
@@ -93,13 +81,9 @@ pub fn event_evidence(
             format!("{}: the event's detail has no taskArn", path.display()),
         ));
     }
-    let opts = aws_options(&args.aws)?;
-    let rt = runtime()?;
-    let src = AwsSource::new(opts, limits);
-    let pb = spinner("reading the task definition and logs from AWS");
-    let out = rt.block_on(src.complete_task(ev.task));
-    if let Some(pb) = pb {
-        pb.finish_and_clear();
-    }
-    Ok(out?)
+    let src = AwsSource::new(aws_options(&args.aws)?, limits);
+    block_on_aws(
+        "reading the task definition and logs from AWS",
+        src.complete_task(ev.task),
+    )
 }

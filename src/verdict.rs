@@ -181,11 +181,21 @@ pub fn clean(s: &str, opts: &Options) -> String {
 /// Text ecsdoctor composed from rule prose and names: escapes out, and account ids with
 /// --redact-accounts, but no secret patterns (they would misread prose as `key: value`).
 fn clean_composed(s: &str, opts: &Options) -> String {
-    let accounts_only = RedactOptions {
-        secrets: false,
-        accounts: opts.redact.accounts,
-    };
-    sanitize::redact(&sanitize::terminal_safe(s), accounts_only).into_owned()
+    clean_lines(
+        s,
+        RedactOptions {
+            secrets: false,
+            accounts: opts.redact.accounts,
+        },
+    )
+}
+
+/// Each line made terminal-safe and redacted, line breaks kept (fixes and Terraform are multi-line).
+fn clean_lines(s: &str, redact: RedactOptions) -> String {
+    s.split('\n')
+        .map(|l| sanitize::redact(&sanitize::terminal_safe(l), redact).into_owned())
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// Decides the phase from the task's own fields and the startup/runtime rules that matched its
@@ -486,26 +496,8 @@ fn phase_word(p: RulePhase) -> &'static str {
 /// loses escapes and, with --redact-accounts, account ids: secret patterns would misread prose
 /// such as "no credentials: boto3 ..." as a `credentials: value` pair.
 fn scrub(d: &mut Diagnosis, opts: &Options) {
-    let full = |x: &mut String| {
-        let cleaned = x
-            .split('\n')
-            .map(|l| sanitize::redact(&sanitize::terminal_safe(l), opts.redact).into_owned())
-            .collect::<Vec<_>>()
-            .join("\n");
-        *x = cleaned;
-    };
-    let template = |x: &mut String| {
-        let accounts_only = RedactOptions {
-            secrets: false,
-            accounts: opts.redact.accounts,
-        };
-        let cleaned = x
-            .split('\n')
-            .map(|l| sanitize::redact(&sanitize::terminal_safe(l), accounts_only).into_owned())
-            .collect::<Vec<_>>()
-            .join("\n");
-        *x = cleaned;
-    };
+    let full = |x: &mut String| *x = clean_lines(x, opts.redact);
+    let template = |x: &mut String| *x = clean_composed(x, opts);
     let opt = |x: &mut Option<String>| {
         if let Some(v) = x {
             full(v);
@@ -1135,32 +1127,12 @@ fn fill_fix(
             other => format!("<{other}>"),
         })
     };
-    let mut out = String::with_capacity(template.len());
-    let mut rest = template;
-    while let Some(i) = rest.find('{') {
-        out.push_str(&rest[..i]);
-        let after = &rest[i + 1..];
-        if let Some(stripped) = after.strip_prefix('{') {
-            out.push('{');
-            rest = stripped;
-            continue;
-        }
-        match after.find('}') {
-            Some(j) if after[..j].chars().all(|c| c.is_ascii_alphanumeric() || c == '_') && j > 0 => {
-                // The template is the rule author's; only the values come from messages: they are
-                // sanitized, redacted, and kept from breaking the template's markdown.
-                let value = clean(&lookup(&after[..j]), opts);
-                out.push_str(&sanitize::markdown_code(&value).replace('[', "［").replace(']', "］"));
-                rest = &after[j + 1..];
-            }
-            _ => {
-                out.push('{');
-                rest = after;
-            }
-        }
-    }
-    out.push_str(rest);
-    out.replace("}}", "}")
+    crate::rules::expand_placeholders(template, |name| {
+        // The template is the rule author's; only the values come from messages: they are
+        // sanitized, redacted, and kept from breaking the template's markdown.
+        let value = clean(&lookup(name), opts);
+        sanitize::markdown_code(&value).replace('[', "［").replace(']', "］")
+    })
 }
 
 fn verdict_from(ev: &Evidence, top: &Finding, all: &[Finding], rule: &Rule, phase: Phase) -> Verdict {

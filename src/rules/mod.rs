@@ -724,27 +724,44 @@ fn validate(
     })
 }
 
-/// The `{name}` placeholders of a fix text (`{{` is a literal brace).
+/// The `{name}` placeholders of a fix text, in order (validation checks each one).
 pub fn placeholders(fix: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut rest = fix;
-    while let Some(i) = rest.find('{') {
-        let after = &rest[i + 1..];
-        if let Some(stripped) = after.strip_prefix('{') {
+    let mut names = Vec::new();
+    expand_placeholders(fix, |name| {
+        names.push(name.to_string());
+        String::new()
+    });
+    names
+}
+
+/// Replaces every `{name}` (ASCII letters, digits, `_`) with `value(name)`. `{{` and `}}` are
+/// literal braces, and any other brace is kept as written. The one scanner both validation and
+/// the engine use, so what is checked is exactly what gets filled in.
+pub fn expand_placeholders(template: &str, mut value: impl FnMut(&str) -> String) -> String {
+    let mut out = String::with_capacity(template.len());
+    let mut rest = template;
+    while let Some(i) = rest.find(['{', '}']) {
+        out.push_str(&rest[..i]);
+        let (brace, after) = (&rest[i..i + 1], &rest[i + 1..]);
+        if let Some(stripped) = after.strip_prefix(brace) {
+            out.push_str(brace);
             rest = stripped;
             continue;
         }
-        match after.find('}') {
-            Some(j) => {
+        if brace == "{" {
+            if let Some(j) = after.find('}') {
                 let name = &after[..j];
                 if !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-                    out.push(name.to_string());
+                    out.push_str(&value(name));
+                    rest = &after[j + 1..];
+                    continue;
                 }
-                rest = &after[j + 1..];
             }
-            None => break,
         }
+        out.push_str(brace);
+        rest = after;
     }
+    out.push_str(rest);
     out
 }
 
@@ -852,6 +869,17 @@ no_match = ["allowed"]
         let p = dir.path().join("d.toml");
         std::fs::write(&p, text).expect("write");
         Catalogue::load(true, &[p]).expect("loads")
+    }
+
+    #[test]
+    fn placeholders_are_found_and_filled_by_one_scanner() {
+        let t = "Allow {action} on `{resource}`; JSON {{\"a\": 1}}; not {a b}, but {{x}} and {x}";
+        assert_eq!(placeholders(t), ["action", "resource", "x"]);
+        let filled = expand_placeholders(t, |n| n.to_uppercase());
+        assert_eq!(
+            filled,
+            "Allow ACTION on `RESOURCE`; JSON {\"a\": 1}; not {a b}, but {x} and X"
+        );
     }
 
     #[test]

@@ -1,7 +1,49 @@
-//! The task argument: a task ARN in the new form (`task/CLUSTER/ID`) or the old one (`task/ID`),
-//! or a bare task id. Parsing is strict and errors say what was expected.
+//! ARNs: [`Arn`], the one type every ARN is split with (`arn:PARTITION:SERVICE:REGION:ACCOUNT:
+//! RESOURCE`), and the task argument ([`parse_task`]): a task ARN in the new form
+//! (`task/CLUSTER/ID`) or the old one (`task/ID`), or a bare task id. Parsing the task argument is
+//! strict and its errors say what was expected.
 
 use std::fmt;
+
+/// An ARN, split into its six parts (borrowed from the text). The resource keeps any `:` and `/`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Arn<'a> {
+    pub partition: &'a str,
+    pub service: &'a str,
+    pub region: &'a str,
+    pub account: &'a str,
+    pub resource: &'a str,
+}
+
+impl<'a> Arn<'a> {
+    /// Splits `text` if it is an ARN (`arn:` and five more `:`-separated parts).
+    pub fn parse(text: &'a str) -> Option<Arn<'a>> {
+        let mut parts = text.splitn(6, ':');
+        if parts.next()? != "arn" {
+            return None;
+        }
+        let (partition, service, region, account, resource) = (
+            parts.next()?,
+            parts.next()?,
+            parts.next()?,
+            parts.next()?,
+            parts.next()?,
+        );
+        (!partition.is_empty() && !service.is_empty()).then_some(Arn {
+            partition,
+            service,
+            region,
+            account,
+            resource,
+        })
+    }
+
+    /// The last `/`-separated segment of the resource (`task/CLUSTER/ID` -> `ID`,
+    /// `role/path/Name` -> `Name`, `cluster/prod` -> `prod`).
+    pub fn resource_name(&self) -> &'a str {
+        self.resource.rsplit('/').next().unwrap_or(self.resource)
+    }
+}
 
 /// A task the user named.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,11 +118,11 @@ pub fn parse_task(s: &str) -> Result<TaskRef, String> {
         }
         return Err(format!("`{}` is not a task ARN or task id: {expected}", shorten(s)));
     }
-    let parts: Vec<&str> = s.splitn(6, ':').collect();
-    if parts.len() != 6 {
+    let Some(arn) = Arn::parse(s) else {
         return Err(format!("`{}` is not a task ARN: {expected}", shorten(s)));
-    }
-    let (partition, service, region, account, resource) = (parts[1], parts[2], parts[3], parts[4], parts[5]);
+    };
+    let (partition, service, region, account, resource) =
+        (arn.partition, arn.service, arn.region, arn.account, arn.resource);
     if !PARTITIONS.contains(&partition) {
         return Err(format!(
             "`{}`: unknown partition `{}` (expected one of {})",
@@ -153,6 +195,23 @@ fn shorten(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn arns_split_into_six_parts_and_the_resource_keeps_its_separators() {
+        let a = Arn::parse("arn:aws:logs:us-east-1:123456789012:log-group:/ecs/x:log-stream:a/b").expect("arn");
+        assert_eq!(
+            (a.partition, a.service, a.region, a.account),
+            ("aws", "logs", "us-east-1", "123456789012")
+        );
+        assert_eq!(a.resource, "log-group:/ecs/x:log-stream:a/b");
+        assert_eq!(
+            Arn::parse("arn:aws:iam::1:role/path/Name").map(|a| a.resource_name()),
+            Some("Name")
+        );
+        assert_eq!(Arn::parse("arn:aws:s3:::bucket").map(|a| a.resource), Some("bucket"));
+        assert!(Arn::parse("arn:aws:s3").is_none());
+        assert!(Arn::parse("not:an:arn:at:all:x").is_none());
+    }
 
     #[test]
     fn new_form_old_form_and_bare_ids() {

@@ -4,6 +4,8 @@
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use crate::rules::{AccountRelation, LaunchType, TaskFacts};
+
 /// Everything known about one stopped task: the task, its definition and its containers' logs.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Evidence {
@@ -23,91 +25,39 @@ pub struct Evidence {
 pub struct Timestamp(pub i64);
 
 impl Timestamp {
-    /// Parses `2025-11-23T12:13:20.123456+00:00`, `...Z`, or a date-time without offset (UTC).
+    /// Parses an RFC 3339 / ISO 8601 date-time: `2025-11-23T12:13:20.123456+00:00`, `...Z`, or one
+    /// without an offset (read as UTC), with `T` or a space between date and time. Anything else,
+    /// or a date-time out of range, is `None`.
     pub fn parse_iso(s: &str) -> Option<Timestamp> {
-        let s = s.trim();
-        let b = s.as_bytes();
-        if b.len() < 19 || b[4] != b'-' || b[7] != b'-' || !(b[10] == b'T' || b[10] == b' ') {
-            return None;
-        }
-        let num = |r: std::ops::Range<usize>| -> Option<i64> { s.get(r)?.parse().ok() };
-        let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
-        let (h, mi, se) = (num(11..13)?, num(14..16)?, num(17..19)?);
-        if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || se > 60 {
-            return None;
-        }
-        let mut rest = &s[19..];
-        let mut millis = 0i64;
-        if let Some(frac) = rest.strip_prefix('.') {
-            let digits: String = frac.chars().take_while(|c| c.is_ascii_digit()).collect();
-            if digits.is_empty() {
-                return None;
-            }
-            let mut ms = digits.chars().take(3).collect::<String>();
-            while ms.len() < 3 {
-                ms.push('0');
-            }
-            millis = ms.parse().ok()?;
-            rest = &frac[digits.len()..];
-        }
-        let offset_min = match rest {
-            "" | "Z" | "z" => 0,
-            _ => {
-                let sign = match rest.as_bytes()[0] {
-                    b'+' => 1,
-                    b'-' => -1,
-                    _ => return None,
-                };
-                let hm = rest[1..].replace(':', "");
-                if hm.len() != 4 {
-                    return None;
-                }
-                let oh: i64 = hm[0..2].parse().ok()?;
-                let om: i64 = hm[2..4].parse().ok()?;
-                sign * (oh * 60 + om)
-            }
-        };
-        let days = days_from_civil(y, mo, d);
-        let secs = days * 86_400 + h * 3600 + mi * 60 + se - offset_min * 60;
-        Some(Timestamp(secs * 1000 + millis))
+        use time::format_description::well_known::Rfc3339;
+        use time::macros::format_description;
+        // RFC 3339 requires the `T`, an upper-case `Z` and an offset with a colon; the CLI and
+        // people also write a space, lower case, `+0100`, or no offset at all (UTC).
+        let s = s.trim().replacen(' ', "T", 1).to_ascii_uppercase();
+        let with_offset = format_description!(
+            version = 2,
+            "[year]-[month]-[day]T[hour]:[minute]:[second][optional [.[subsecond]]][offset_hour sign:mandatory][offset_minute]"
+        );
+        let without_offset = format_description!(
+            version = 2,
+            "[year]-[month]-[day]T[hour]:[minute]:[second][optional [.[subsecond]]]"
+        );
+        let t = time::OffsetDateTime::parse(&s, &Rfc3339)
+            .or_else(|_| time::OffsetDateTime::parse(&s, &with_offset))
+            .or_else(|_| time::PrimitiveDateTime::parse(&s, &without_offset).map(|t| t.assume_utc()))
+            .ok()?;
+        i64::try_from(t.unix_timestamp_nanos() / 1_000_000).ok().map(Timestamp)
     }
 
     /// Formats as the AWS CLI v2 does: `2025-11-23T12:13:20.123000+00:00`.
     pub fn to_iso(self) -> String {
-        let secs = self.0.div_euclid(1000);
-        let millis = self.0.rem_euclid(1000);
-        let (days, sod) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-        let (y, m, d) = civil_from_days(days);
-        format!(
-            "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{millis:03}000+00:00",
-            sod / 3600,
-            (sod % 3600) / 60,
-            sod % 60
-        )
+        use time::macros::format_description;
+        let fmt = format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]000+00:00");
+        time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(self.0) * 1_000_000)
+            .ok()
+            .and_then(|t| t.format(&fmt).ok())
+            .unwrap_or_else(|| format!("@{}ms", self.0))
     }
-}
-
-// Howard Hinnant's days_from_civil / civil_from_days: exact for the proleptic Gregorian calendar.
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (if m <= 2 { yoe + era * 400 + 1 } else { yoe + era * 400 }, m, d)
 }
 
 impl Serialize for Timestamp {
@@ -302,8 +252,9 @@ pub struct LogLine {
 }
 
 /// Where a piece of evidence was found; rule files name these in `look_in`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, strum::IntoStaticStr)]
 #[serde(rename_all = "kebab-case")]
+#[strum(serialize_all = "kebab-case")]
 pub enum Field {
     /// The task's `stoppedReason`.
     StoppedReason,
@@ -329,13 +280,7 @@ impl Field {
 
     /// The kebab-case name used in rule files and output.
     pub fn name(self) -> &'static str {
-        match self {
-            Field::StoppedReason => "stopped-reason",
-            Field::ContainerReason => "container-reason",
-            Field::StopCode => "stop-code",
-            Field::ExitCode => "exit-code",
-            Field::Logs => "logs",
-        }
+        self.into()
     }
 }
 
@@ -440,6 +385,67 @@ impl Evidence {
     pub fn task_id(&self) -> Option<&str> {
         self.task.task_arn.as_deref().and_then(|a| a.rsplit('/').next())
     }
+
+    /// Every container image: the task's containers first, then the task definition's.
+    pub fn images(&self) -> impl Iterator<Item = &str> {
+        self.task.containers.iter().filter_map(|c| c.image.as_deref()).chain(
+            self.task_definition
+                .iter()
+                .flat_map(|t| t.container_definitions.iter().filter_map(|c| c.image.as_deref())),
+        )
+    }
+
+    /// What rule conditions (`when`) can see of this task; unknown where the evidence is silent.
+    pub fn task_facts(&self) -> TaskFacts {
+        let td = self.task_definition.as_ref();
+        let task_account = self
+            .task
+            .task_arn
+            .as_deref()
+            .or(self.task.cluster_arn.as_deref())
+            .and_then(crate::arn::Arn::parse)
+            .map(|a| a.account.to_string());
+        let image_account = self.images().find_map(ecr_image).map(|i| i.account);
+        TaskFacts {
+            has_task_role: td.map(|t| t.task_role_arn.is_some()),
+            has_execution_role: td.map(|t| t.execution_role_arn.is_some()),
+            launch_type: match self.launch_type().as_deref() {
+                Some("EC2") => Some(LaunchType::Ec2),
+                Some("FARGATE") => Some(LaunchType::Fargate),
+                Some("EXTERNAL") => Some(LaunchType::External),
+                _ => None,
+            },
+            image_account: match (image_account, task_account) {
+                (Some(i), Some(t)) if i == t => Some(AccountRelation::Same),
+                (Some(_), Some(_)) => Some(AccountRelation::Other),
+                _ => None,
+            },
+        }
+    }
+}
+
+/// An image hosted in Amazon ECR: `ACCOUNT.dkr.ecr.REGION.amazonaws.com/REPOSITORY[:TAG|@DIGEST]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EcrImage {
+    pub account: String,
+    pub region: String,
+    pub repository: String,
+}
+
+/// The ECR registry and repository of an image reference, if it is hosted in ECR.
+pub fn ecr_image(image: &str) -> Option<EcrImage> {
+    let (host, rest) = image.split_once('/')?;
+    let mut h = host.split('.');
+    let (account, dkr, ecr, region) = (h.next()?, h.next()?, h.next()?, h.next()?);
+    if dkr != "dkr" || ecr != "ecr" || account.len() != 12 || !account.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let repository = rest.split(['@', ':']).next().unwrap_or(rest);
+    Some(EcrImage {
+        account: account.to_string(),
+        region: region.to_string(),
+        repository: repository.to_string(),
+    })
 }
 
 /// The role name of an IAM role ARN (`arn:aws:iam::1:role/path/Name` -> `Name`).
@@ -458,6 +464,13 @@ mod tests {
         assert_eq!(v1, v2);
         let offset: Timestamp = serde_json::from_str(r#""2025-11-23T13:13:20.5+01:00""#).expect("offset");
         assert_eq!(offset, v2);
+        for other in [
+            "2025-11-23 12:13:20.5",
+            "2025-11-23t12:13:20.5z",
+            "2025-11-23T13:13:20.500+0100",
+        ] {
+            assert_eq!(Timestamp::parse_iso(other), Some(v2), "{other}");
+        }
         assert_eq!(v2.to_iso(), "2025-11-23T12:13:20.500000+00:00");
         assert_eq!(Timestamp::parse_iso(&v2.to_iso()), Some(v2));
     }
@@ -465,6 +478,9 @@ mod tests {
     #[test]
     fn bad_timestamps_are_errors_not_panics() {
         for bad in [
+            // A multi-byte character where the offset should be (it used to panic: issue 9).
+            r#""2025-01-01T00:00:00+1é1""#,
+            r#""2025-01-01T00:00:00é""#,
             r#""yesterday""#,
             r#""2025-13-01T00:00:00Z""#,
             r#""2025-11-23T12:13:20+0""#,

@@ -10,7 +10,7 @@ pub mod cli;
 pub mod cmd;
 pub mod error;
 pub mod evidence;
-pub mod extract;
+pub mod input;
 pub mod render;
 pub mod rules;
 pub mod sanitize;

@@ -25,10 +25,6 @@ use crate::verdict::{Diagnosis, Phase};
 /// The scan JSON contract's version.
 pub const SCAN_SCHEMA_VERSION: u32 = 1;
 
-/// Rules at or below this priority only restate how the task ended ("Essential container in task
-/// exited", an exit code, a bare stop code): the container's logs usually say why.
-pub const GENERIC_PRIORITY: u8 = 15;
-
 /// Example task ARNs shown per group in text and markdown (JSON lists them all).
 pub const EXAMPLES_SHOWN: usize = 5;
 
@@ -231,8 +227,8 @@ pub fn newest_first(a: &TaskResult, b: &TaskResult) -> std::cmp::Ordering {
 }
 
 /// Would this task's logs change its verdict? Yes when nothing matched, or when the verdict only
-/// restates how a container ended (a rule at or below [`GENERIC_PRIORITY`] that is not a startup
-/// signature). A task that never started has no useful logs.
+/// restates how a container ended (a `generic` rule that is not a startup signature). A task that
+/// never started has no useful logs.
 pub fn needs_logs(d: &Diagnosis, matcher: &Matcher) -> bool {
     if d.phase == Phase::Startup {
         return false;
@@ -247,7 +243,7 @@ pub fn needs_logs(d: &Diagnosis, matcher: &Matcher) -> bool {
         .rules()
         .iter()
         .find(|r| r.id == id)
-        .is_some_and(|r| r.priority <= GENERIC_PRIORITY && r.phase != RulePhase::Startup)
+        .is_some_and(|r| r.generic && r.phase != RulePhase::Startup)
 }
 
 /// A failure signature: tasks with the same one failed the same way as far as ECS can tell, so

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use regex::{RegexSet, RegexSetBuilder};
 
-use super::{Catalogue, Operations, Rule, RuleErrors, RuleFileError};
+use super::{Catalogue, Knowledge, Rule, RuleErrors, RuleFileError};
 use crate::evidence::Field;
 
 /// The size budget of one field's `RegexSet` (it holds every pattern of that field at once). The
@@ -81,9 +81,9 @@ impl Matcher {
         &self.catalogue
     }
 
-    /// Service and operation data.
-    pub fn operations(&self) -> &Operations {
-        &self.catalogue.operations
+    /// The knowledge tables (operations, resources, phase weights).
+    pub fn knowledge(&self) -> &Knowledge {
+        &self.catalogue.knowledge
     }
 
     /// Every rule looking in `field` that matches `text`: one pass of the field's set over the

@@ -7,7 +7,8 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
-use crate::rules::PolicyLayer;
+use super::knowledge::Knowledge;
+use super::model::PolicyLayer;
 
 fn re(p: &str) -> Regex {
     regex::RegexBuilder::new(p)
@@ -115,7 +116,7 @@ pub fn principal(text: &str) -> Option<Principal> {
 }
 
 /// Reads the facts of one text.
-pub fn facts(text: &str) -> Facts {
+pub fn facts(text: &str, knowledge: &Knowledge) -> Facts {
     let action = ACTION
         .captures(text)
         .and_then(|c| c.get(1).or_else(|| c.get(2)).or_else(|| c.get(3)))
@@ -126,16 +127,15 @@ pub fn facts(text: &str) -> Facts {
         .map(|m| m.as_str().trim_end_matches([',', '.', ';', ')']).to_string())
         .filter(|r| !r.is_empty());
     let (service, operation) = service_operation(text);
-    let mut f = Facts {
+    let policy = policy_layer(text, action.as_deref(), knowledge);
+    Facts {
         principal: principal(text),
         action,
         resource,
-        policy: None,
+        policy,
         service,
         operation,
-    };
-    f.policy = policy_layer(text, f.action.as_deref());
-    f
+    }
 }
 
 /// `S3:putobject` -> `s3:PutObject` (service lower-case, action as printed but first letter upper).
@@ -177,10 +177,13 @@ pub fn service_operation(text: &str) -> (Option<String>, Option<String>) {
     (service, None)
 }
 
-/// The policy layer a modern AccessDenied message names.
-pub fn policy_layer(text: &str, action: Option<&str>) -> Option<PolicyLayer> {
+/// The policy layer a modern AccessDenied message names in its tail ("with an explicit deny in a
+/// service control policy", "because no resource-based policy allows ..."). A resource-based
+/// policy is the layer the action's service calls its resource policy (a KMS key policy for
+/// `kms:`), and a message with no tail takes the layer the action itself implies (`iam:PassRole`,
+/// `sts:AssumeRole`), both from the knowledge tables.
+pub fn policy_layer(text: &str, action: Option<&str>, knowledge: &Knowledge) -> Option<PolicyLayer> {
     let t = text.to_ascii_lowercase();
-    let kms = action.is_some_and(|a| a.starts_with("kms:"));
     let layer = if t.contains("service control polic") {
         PolicyLayer::Scp
     } else if t.contains("resource control polic") {
@@ -192,20 +195,11 @@ pub fn policy_layer(text: &str, action: Option<&str>) -> Option<PolicyLayer> {
     } else if t.contains("vpc endpoint policy") {
         PolicyLayer::VpcEndpoint
     } else if t.contains("resource-based policy") {
-        if kms {
-            PolicyLayer::KmsKey
-        } else {
-            PolicyLayer::Resource
-        }
+        action.map_or(PolicyLayer::Resource, |a| knowledge.resource_policy_layer(a))
     } else if t.contains("identity-based policy") {
         PolicyLayer::Identity
-    } else if action.is_some_and(|a| a.eq_ignore_ascii_case("iam:PassRole")) {
-        PolicyLayer::PassRole
-    } else if action.is_some_and(|a| a.eq_ignore_ascii_case("sts:AssumeRole")) {
-        // An AssumeRole denial without a tail is most often the target role's trust policy.
-        PolicyLayer::Trust
     } else {
-        return None;
+        return action.and_then(|a| knowledge.action(a)).and_then(|f| f.policy);
     };
     Some(layer)
 }
@@ -213,6 +207,21 @@ pub fn policy_layer(text: &str, action: Option<&str>) -> Option<PolicyLayer> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::LazyLock;
+
+    static KNOWLEDGE: LazyLock<Knowledge> = LazyLock::new(|| {
+        crate::rules::Catalogue::load(true, &[])
+            .expect("built-in rules")
+            .knowledge
+    });
+
+    fn facts(text: &str) -> Facts {
+        super::facts(text, &KNOWLEDGE)
+    }
+
+    fn policy_layer(text: &str, action: Option<&str>) -> Option<PolicyLayer> {
+        super::policy_layer(text, action, &KNOWLEDGE)
+    }
 
     #[test]
     fn reads_an_assumed_role_principal_with_a_task_session() {

@@ -1,0 +1,284 @@
+//! What the engine knows about AWS services, as data: SDK service and operation names mapped to
+//! IAM actions, which services only an execution role ever calls at startup, where a service's
+//! resource comes from in the task definition, which policy layer a service's "resource-based
+//! policy" is, how a task-specific resource is widened so the fix outlives the task, shapes a
+//! resource must have, and the weights of the phase signals. Rule files carry these tables
+//! (`rules/operations.toml`, `rules/ecs.toml`) next to the rules, so users can extend them and the
+//! verdict code names no AWS service. `docs/rule-format.md` documents every table.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use regex::Regex;
+use serde::Deserialize;
+use strum::{EnumString, IntoStaticStr};
+
+use super::model::{PolicyLayer, RulePhase};
+
+/// Where a service's resource can be read off the task definition when a message names none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, IntoStaticStr, EnumString)]
+#[serde(rename_all = "kebab-case")]
+#[strum(serialize_all = "kebab-case")]
+pub enum ResourceFrom {
+    /// `secrets[].valueFrom` and `logConfiguration.secretOptions[].valueFrom` that are ARNs of
+    /// this service (and, with `arn`, values that are a bare name rather than an ARN).
+    Secrets,
+    /// `repositoryCredentials.credentialsParameter`.
+    RepositoryCredentials,
+    /// Container images hosted in ECR (`arn` makes the repository's ARN; `{region}` and
+    /// `{account}` are the registry's).
+    EcrImages,
+    /// awslogs log groups (`arn` makes the group's ARN; `{region}` is `awslogs-region`).
+    AwslogsGroups,
+    /// `environmentFiles[].value`.
+    EnvironmentFiles,
+}
+
+/// Where one service's resource comes from.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResourceSource {
+    /// The task-definition places, in order.
+    #[serde(default)]
+    pub from: Vec<ResourceFrom>,
+    /// The ARN of a value given as a name (a bare parameter name, an image's repository, a log
+    /// group): `{partition}`, `{region}`, `{account}` and `{name}` are filled in.
+    #[serde(default)]
+    pub arn: Option<String>,
+    /// Keep only this many `:`-separated parts of a value (a secret's `valueFrom` may carry a
+    /// JSON key and version after the ARN).
+    #[serde(default)]
+    pub arn_segments: Option<usize>,
+    /// What the fix says when the resource is unknown (instead of `<svc resource ARN>`).
+    #[serde(default)]
+    pub unknown: Option<String>,
+}
+
+/// Facts about one IAM action.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActionFacts {
+    /// The only resource the action takes (`ecr:GetAuthorizationToken` takes `*`).
+    #[serde(default)]
+    pub resource: Option<String>,
+    /// The policy layer a denial of this action means when the message names none.
+    #[serde(default)]
+    pub policy: Option<PolicyLayer>,
+}
+
+/// A resource pattern widened for the fix: a task-specific resource (one task's log stream, one
+/// object key) would fix nothing for the next task.
+#[derive(Debug, Clone)]
+pub struct ResourceScope {
+    /// The exact resource, with named groups.
+    pub pattern: Regex,
+    /// The widened resource, with `{group}` placeholders.
+    pub scope: String,
+    /// One sentence on what the scope covers and how to narrow it.
+    pub note: String,
+}
+
+/// A shape a resource must have; when it does not, the finding says why that matters.
+#[derive(Debug, Clone)]
+pub struct ResourceCheck {
+    /// Resources the check applies to.
+    pub applies: Regex,
+    /// What they must match.
+    pub expect: Regex,
+    /// What to say when they do not.
+    pub note: String,
+}
+
+/// How much each signal weighs when the phase (startup or runtime) is decided.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PhaseWeights {
+    /// `stopCode` value -> the phase it proves and its weight.
+    #[serde(default)]
+    pub stop_codes: BTreeMap<String, PhaseVote>,
+    /// A startup rule matched the stop or container reason.
+    #[serde(default)]
+    pub startup_rule: u32,
+    /// A runtime rule matched the stop or container reason.
+    #[serde(default)]
+    pub runtime_rule: u32,
+    /// The image pull started but never finished.
+    #[serde(default)]
+    pub pull_unfinished: u32,
+    /// The task has `startedAt`.
+    #[serde(default)]
+    pub started: u32,
+    /// The task was created but never started.
+    #[serde(default)]
+    pub never_started: u32,
+    /// A container has an exit code.
+    #[serde(default)]
+    pub container_exited: u32,
+}
+
+/// One stop code's vote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PhaseVote {
+    pub phase: RulePhase,
+    pub weight: u32,
+}
+
+/// `[roles]`: how ECS uses the task's roles.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Roles {
+    /// IAM service prefixes only an execution role ever calls at startup (secrets, their keys,
+    /// environment files). On EC2 without an execution role everything else the agent does at
+    /// startup (image pulls, awslogs) uses the container instance role.
+    #[serde(default)]
+    pub execution_role_only: BTreeSet<String>,
+    /// The service principal a task or execution role's trust policy must name.
+    #[serde(default)]
+    pub task_trust_principal: Option<String>,
+}
+
+/// All the tables, merged over every rule file loaded.
+#[derive(Debug, Clone, Default)]
+pub struct Knowledge {
+    /// Lower-cased SDK service name or endpoint prefix -> IAM service prefix.
+    pub services: BTreeMap<String, String>,
+    /// Operation name -> IAM action.
+    pub operations: BTreeMap<String, String>,
+    /// How ECS uses the task's roles.
+    pub roles: Roles,
+    /// IAM service prefix -> where its resource comes from.
+    pub resource_sources: BTreeMap<String, ResourceSource>,
+    /// Lower-cased IAM action -> facts about it.
+    pub actions: BTreeMap<String, ActionFacts>,
+    /// IAM service prefix -> the layer a denial by its "resource-based policy" is.
+    pub resource_policy_layers: BTreeMap<String, PolicyLayer>,
+    /// Task-specific resources widened for the fix, tried in order.
+    pub scopes: Vec<ResourceScope>,
+    /// Shapes resources must have.
+    pub checks: Vec<ResourceCheck>,
+    /// Phase signal weights.
+    pub phase: PhaseWeights,
+}
+
+impl Knowledge {
+    /// The IAM action for an operation, using the service when known.
+    pub fn action_for(&self, service: Option<&str>, operation: &str) -> Option<String> {
+        let prefix = service.and_then(|s| self.service_prefix(s));
+        let known = self.operations.get(operation);
+        match (prefix, known) {
+            (Some(p), Some(a)) if a.split(':').next() == Some(p.as_str()) => Some(a.clone()),
+            (Some(p), _) => Some(format!("{p}:{operation}")),
+            (None, Some(a)) => Some(a.clone()),
+            (None, None) => None,
+        }
+    }
+
+    /// The IAM prefix of an SDK service name ("Secrets Manager" -> "secretsmanager").
+    pub fn service_prefix(&self, service: &str) -> Option<String> {
+        let key = service.trim().to_ascii_lowercase();
+        if let Some(p) = self.services.get(&key) {
+            return Some(p.clone());
+        }
+        let squashed: String = key.chars().filter(|c| c.is_ascii_alphanumeric()).collect();
+        let stripped = squashed
+            .strip_prefix("amazon")
+            .or_else(|| squashed.strip_prefix("aws"))
+            .unwrap_or(&squashed);
+        self.services
+            .get(stripped)
+            .or_else(|| self.services.get(&squashed))
+            .cloned()
+            // Most SDK service names squash to their IAM prefix ("S3", "DynamoDB", "Secrets Manager").
+            .or_else(|| (!stripped.is_empty()).then(|| stripped.to_string()))
+    }
+
+    /// Facts about an action (case-insensitive).
+    pub fn action(&self, action: &str) -> Option<&ActionFacts> {
+        self.actions.get(&action.to_ascii_lowercase())
+    }
+
+    /// Whether only an execution role ever calls this action's service.
+    pub fn execution_role_only(&self, action: &str) -> bool {
+        self.roles.execution_role_only.contains(service_of(action))
+    }
+
+    /// The policy layer a denial "because no resource-based policy allows" this action is.
+    pub fn resource_policy_layer(&self, action: &str) -> PolicyLayer {
+        self.resource_policy_layers
+            .get(service_of(action))
+            .copied()
+            .unwrap_or(PolicyLayer::Resource)
+    }
+
+    /// The widened scope of an exact resource, with its note, if a scope pattern applies.
+    pub fn scope_of(&self, resource: &str) -> Option<(String, String)> {
+        self.scopes.iter().find_map(|s| {
+            let caps = s.pattern.captures(resource)?;
+            let scoped = super::placeholders::expand_placeholders(&s.scope, |name| {
+                caps.name(name).map(|m| m.as_str().to_string()).unwrap_or_default()
+            });
+            (scoped != resource).then(|| (scoped, s.note.clone()))
+        })
+    }
+
+    /// What to say about a resource whose shape is wrong, if anything.
+    pub fn check_resource(&self, resource: &str) -> Option<&str> {
+        self.checks
+            .iter()
+            .find(|c| c.applies.is_match(resource) && !c.expect.is_match(resource))
+            .map(|c| c.note.as_str())
+    }
+}
+
+/// The IAM service prefix of an action (`kms:Decrypt` -> `kms`).
+pub fn service_of(action: &str) -> &str {
+    action.split(':').next().unwrap_or(action)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn operations_map_service_and_operation_to_an_action() {
+        let mut k = Knowledge::default();
+        k.services.insert("s3".into(), "s3".into());
+        k.services.insert("secretsmanager".into(), "secretsmanager".into());
+        k.operations.insert("ListObjectsV2".into(), "s3:ListBucket".into());
+        assert_eq!(
+            k.action_for(Some("S3"), "ListObjectsV2").as_deref(),
+            Some("s3:ListBucket")
+        );
+        assert_eq!(k.action_for(Some("S3"), "PutObject").as_deref(), Some("s3:PutObject"));
+        assert_eq!(
+            k.action_for(Some("Secrets Manager"), "GetSecretValue").as_deref(),
+            Some("secretsmanager:GetSecretValue")
+        );
+        assert_eq!(k.action_for(None, "ListObjectsV2").as_deref(), Some("s3:ListBucket"));
+        assert_eq!(k.action_for(None, "Frobnicate"), None);
+        assert_eq!(
+            k.action_for(Some("DynamoDB"), "UpdateItem").as_deref(),
+            Some("dynamodb:UpdateItem")
+        );
+    }
+
+    #[test]
+    fn a_scope_widens_only_what_its_pattern_matches() {
+        let k = Knowledge {
+            scopes: vec![ResourceScope {
+                pattern: Regex::new(r"^(?P<group>arn:[^:]+:logs:[^:]*:[^:]*:log-group:[^:]+):log-stream:.+$")
+                    .expect("valid"),
+                scope: "{group}:log-stream:*".into(),
+                note: "n".into(),
+            }],
+            ..Knowledge::default()
+        };
+        assert_eq!(
+            k.scope_of("arn:aws:logs:us-east-1:123456789012:log-group:/ecs/svc1:log-stream:ecs/app/0f3c")
+                .map(|s| s.0)
+                .as_deref(),
+            Some("arn:aws:logs:us-east-1:123456789012:log-group:/ecs/svc1:log-stream:*")
+        );
+        assert_eq!(k.scope_of("arn:aws:s3:::bucket/key"), None);
+    }
+}

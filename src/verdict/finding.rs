@@ -1,0 +1,188 @@
+//! One rule hit becomes one [`Finding`]: the facts of the message (completed from neighbouring log
+//! lines, where SDKs print the operation), who is denied, the permissions and resource of the fix,
+//! the policy layer, and the rule's fix filled in. Strings stay raw here; [`super::output`] cleans
+//! them where the finding is added to the model.
+
+use super::{culprit, fix, phase, resource, Finding, Options, Phase, RankKey};
+use crate::evidence::{Evidence, Field, Text};
+use crate::rules::engine::{Hit, Matcher};
+use crate::rules::extract::{self, Facts};
+use crate::rules::{is_action, Category, RulePhase};
+use crate::sanitize;
+
+/// Where a text came from, as the output names it: `logs:app:42`, `container-reason:app`, ...
+pub(super) fn source_of(t: &Text<'_>, pasted: bool) -> String {
+    if pasted {
+        return match t.line {
+            Some(l) => format!("pasted:{}", l + 1),
+            None => "pasted".into(),
+        };
+    }
+    match (t.field, t.container, t.line) {
+        (Field::Logs, Some(c), Some(l)) => format!("logs:{c}:{}", l + 1),
+        (f, Some(c), _) => format!("{}:{c}", f.name()),
+        (f, None, _) => f.name().to_string(),
+    }
+}
+
+/// Facts from the matched text, completed from its neighbours (an SDK often prints the operation
+/// on the line before the denial) and from the rule's own named groups.
+fn gather_facts(texts: &[Text<'_>], ti: usize, h: &Hit, matcher: &Matcher) -> Facts {
+    let t = &texts[ti];
+    let k = matcher.knowledge();
+    // Read facts from what a person will see: a name split by an escape sequence must not
+    // come out as another name.
+    let mut f = extract::facts(&sanitize::terminal_safe(&t.text), k);
+    let cap = |name: &str| h.captures.get(name).filter(|v| !v.is_empty()).cloned();
+    if let Some(a) = cap("action").filter(|a| is_action(a)) {
+        f.action = Some(a);
+    }
+    if let Some(r) = cap("resource") {
+        f.resource = Some(r);
+    }
+    if let Some(p) = cap("principal").and_then(|p| extract::principal(&p)) {
+        f.principal = Some(p);
+    }
+    if let Some(s) = cap("service") {
+        f.service = Some(s);
+    }
+    if let Some(o) = cap("operation") {
+        f.operation = Some(o);
+    }
+    if t.field == Field::Logs && (f.operation.is_none() || f.service.is_none() || f.principal.is_none()) {
+        // Up to three lines either side in the same container.
+        let lo = ti.saturating_sub(3);
+        let hi = (ti + 4).min(texts.len());
+        for (j, n) in texts.iter().enumerate().take(hi).skip(lo) {
+            if j == ti || n.field != Field::Logs || n.container != t.container || n.line.is_none() {
+                continue;
+            }
+            let (s, o) = extract::service_operation(&n.text);
+            if f.operation.is_none() {
+                f.operation = o;
+            }
+            if f.service.is_none() {
+                f.service = s;
+            }
+        }
+    }
+    // An action inferred from the operation is only a guess at what was denied: the operation
+    // `GetSecretValue` can fail on `kms:Decrypt`. It is used when the rule names no permission.
+    if f.action.is_none() && matcher.rules()[h.rule].permissions.is_empty() {
+        if let Some(op) = &f.operation {
+            f.action = k.action_for(f.service.as_deref(), op);
+        }
+    }
+    // `sqs:receivemessage` printed in lower case: take the casing of the operation name.
+    if let (Some(a), Some(op)) = (&f.action, &f.operation) {
+        if let Some((svc, name)) = a.split_once(':') {
+            if name.eq_ignore_ascii_case(op) && name != op {
+                f.action = Some(format!("{svc}:{op}"));
+            }
+        }
+    }
+    if f.policy.is_none() {
+        f.policy = extract::policy_layer(&t.text, f.action.as_deref(), k);
+    }
+    f
+}
+
+/// Builds the finding of one hit.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn build(
+    ev: &Evidence,
+    matcher: &Matcher,
+    texts: &[Text<'_>],
+    ti: usize,
+    h: &Hit,
+    phase: Phase,
+    source: String,
+    order: usize,
+    opts: &Options,
+) -> Finding {
+    let t = &texts[ti];
+    let rule = &matcher.rules()[h.rule];
+    let k = matcher.knowledge();
+    let facts = gather_facts(texts, ti, h, matcher);
+    let finding_phase = match phase::of_rule(rule.phase) {
+        Some(p) => p,
+        None if t.field == Field::Logs && phase == Phase::Unknown => Phase::Runtime,
+        None => phase,
+    };
+    let phase_agrees = rule.phase == RulePhase::Any || phase == Phase::Unknown || finding_phase == phase;
+    let (culprit, role_arn, mut reason) = culprit::resolve(ev, rule, &facts, finding_phase, k);
+    let iam = rule.category == Category::Iam;
+    let mut permissions: Vec<String> = Vec::new();
+    if iam {
+        if let Some(a) = &facts.action {
+            permissions.push(a.clone());
+        }
+    }
+    for p in &rule.permissions {
+        if !permissions.iter().any(|x| x.eq_ignore_ascii_case(p)) {
+            permissions.push(p.clone());
+        }
+    }
+    let resource = if iam {
+        facts
+            .resource
+            .clone()
+            .or_else(|| resource::infer(ev, permissions.first().map(String::as_str), k))
+    } else {
+        None
+    };
+    let policy = if iam { facts.policy.or(rule.policy) } else { rule.policy };
+    let scope = resource.as_deref().and_then(|r| resource::scope(r, k));
+    let granted = scope.as_ref().map(|s| s.0.as_str()).or(resource.as_deref());
+    // A resource of the wrong shape (a partial secret ARN) is worth a sentence of its own.
+    if let Some(note) = facts
+        .resource
+        .as_deref()
+        .filter(|_| iam)
+        .and_then(|r| k.check_resource(r))
+    {
+        reason = format!("{reason}; {note}");
+    }
+    let fix = fix::fill(
+        &rule.fix,
+        &fix::Values {
+            ev,
+            hit: h,
+            facts: &facts,
+            role_arn: role_arn.as_deref(),
+            resource: granted,
+            permissions: &permissions,
+            culprit,
+            container: t.container,
+        },
+        opts,
+    );
+    Finding {
+        rule_id: rule.id.clone(),
+        title: rule.title.clone(),
+        source,
+        evidence: t.text.to_string(),
+        culprit,
+        category: rule.category,
+        permissions,
+        denied_action: facts.action.clone().filter(|_| iam),
+        resource,
+        policy,
+        principal: facts.principal.as_ref().map(|p| p.arn.clone()),
+        role_arn,
+        reason,
+        count: 1,
+        timestamp: t.timestamp,
+        rank: RankKey {
+            phase_agrees,
+            priority: rule.priority,
+            generic: rule.generic,
+            field: Some(t.field),
+            rule_index: h.rule,
+            order,
+        },
+        fix,
+        operation: facts.operation.clone(),
+        scope,
+    }
+}

@@ -1,0 +1,343 @@
+//! From evidence to a verdict, and the output model every renderer prints (`--format json`
+//! serializes it as is). The steps, one file each: the rules run over every text and each hit
+//! becomes a [`Finding`] ([`finding`]: facts from the message and its neighbours, who is denied
+//! from [`culprit`], the resource from [`resource`]); the task's phase is decided from its signals
+//! ([`phase`]); findings are ranked ([`rank`]); the top one becomes the [`Verdict`] with its fix
+//! ([`fix`]) and least-privilege policy snippets ([`policy`]); and [`output`] scrubs every string
+//! at the edge. Nothing here names an AWS service: what the engine must know about services comes
+//! from the rule files' knowledge tables.
+
+mod culprit;
+mod finding;
+mod fix;
+mod output;
+mod phase;
+mod policy;
+mod rank;
+mod resource;
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use strum::IntoStaticStr;
+
+use crate::evidence::{ContainerLogs, Evidence, Field, LogLine, Text};
+use crate::rules::engine::{Hit, Matcher};
+use crate::rules::{Category, Culprit, PolicyLayer};
+use crate::sanitize::RedactOptions;
+
+pub use output::clean;
+pub use phase::decide_phase;
+
+/// The JSON contract's version.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Which part of its life the task failed in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, IntoStaticStr)]
+#[serde(rename_all = "kebab-case")]
+#[strum(serialize_all = "kebab-case")]
+pub enum Phase {
+    Startup,
+    Runtime,
+    Unknown,
+}
+
+impl Phase {
+    /// Kebab-case name.
+    pub fn name(self) -> &'static str {
+        self.into()
+    }
+}
+
+/// The answer: who must act, on what.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Verdict {
+    pub culprit: Culprit,
+    pub category: Category,
+    pub role_arn: Option<String>,
+    pub permissions: Vec<String>,
+    /// The resource exactly as the evidence names it.
+    pub resource: Option<String>,
+    /// What the fix grants: the resource widened so the fix outlives this one task (every
+    /// stream of a log group, the objects under a key's prefix, a secret with any suffix).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resource_scope: Option<String>,
+    /// Why the scope is wider than the resource, and how to narrow it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scope_note: Option<String>,
+    pub policy: Option<PolicyLayer>,
+    pub summary: String,
+    pub fix: String,
+    /// The rule that decided the verdict.
+    pub rule_id: Option<String>,
+    /// That rule's title.
+    pub title: Option<String>,
+    /// Who must act, from the policy layer.
+    pub who_must_act: Option<String>,
+    /// A least-privilege statement to add (identity policy, or the resource/key policy).
+    pub iam_policy: Option<serde_json::Value>,
+    /// The same as a Terraform snippet.
+    pub terraform: Option<String>,
+    /// Other findings that point elsewhere, with why they ranked lower.
+    pub also: Vec<String>,
+}
+
+/// One rule that matched one piece of evidence.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Finding {
+    pub rule_id: String,
+    pub title: String,
+    /// Where: `stopped-reason`, `container-reason:app`, `logs:app:42`, `exit-code:app`, `stop-code`.
+    pub source: String,
+    /// The text, sanitized, redacted and truncated.
+    pub evidence: String,
+    pub culprit: Culprit,
+    pub category: Category,
+    pub permissions: Vec<String>,
+    /// The action the message says was denied, when it names one.
+    pub denied_action: Option<String>,
+    pub resource: Option<String>,
+    pub policy: Option<PolicyLayer>,
+    /// The denied principal named in the message.
+    pub principal: Option<String>,
+    /// The role ARN the finding points at.
+    pub role_arn: Option<String>,
+    /// How the culprit was decided.
+    pub reason: String,
+    /// How many texts this rule matched in this source (log lines repeat).
+    pub count: usize,
+    /// Log event time (ms since epoch), for log findings.
+    pub timestamp: Option<i64>,
+    #[serde(skip)]
+    pub(crate) rank: RankKey,
+    #[serde(skip)]
+    pub(crate) fix: String,
+    #[serde(skip)]
+    pub(crate) operation: Option<String>,
+    /// The resource widened for the fix, and why (see [`Verdict::resource_scope`]).
+    #[serde(skip)]
+    pub(crate) scope: Option<(String, String)>,
+}
+
+/// What ranks a finding (not serialized): see [`rank`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct RankKey {
+    pub(crate) phase_agrees: bool,
+    pub(crate) priority: u8,
+    pub(crate) generic: bool,
+    pub(crate) field: Option<Field>,
+    pub(crate) rule_index: usize,
+    pub(crate) order: usize,
+}
+
+/// The roles of the task definition.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Roles {
+    pub execution_role_arn: Option<String>,
+    pub task_role_arn: Option<String>,
+}
+
+/// A container's end state.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ContainerState {
+    pub name: String,
+    pub last_status: Option<String>,
+    pub exit_code: Option<i64>,
+    pub reason: Option<String>,
+}
+
+/// The whole output model. `--format json` prints exactly this.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Diagnosis {
+    pub version: u32,
+    pub task_arn: Option<String>,
+    pub launch_type: Option<String>,
+    pub last_status: Option<String>,
+    pub stop_code: Option<String>,
+    pub stopped_reason: Option<String>,
+    pub phase: Phase,
+    /// The signals that decided the phase.
+    pub phase_signals: Vec<String>,
+    pub roles: Roles,
+    pub containers: Vec<ContainerState>,
+    pub verdict: Verdict,
+    pub findings: Vec<Finding>,
+    /// What could not be read, caps applied, and other remarks.
+    pub notes: Vec<String>,
+}
+
+impl Diagnosis {
+    /// True when a verdict was reached (exit code 0), false when inconclusive (exit code 1).
+    pub fn conclusive(&self) -> bool {
+        self.verdict.culprit != Culprit::Unknown || self.verdict.category != Category::Unknown
+    }
+}
+
+/// How output text is cleaned.
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    pub redact: RedactOptions,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            redact: RedactOptions {
+                secrets: true,
+                accounts: false,
+            },
+        }
+    }
+}
+
+/// Diagnoses a task.
+pub fn diagnose(ev: &Evidence, matcher: &Matcher, opts: &Options) -> Diagnosis {
+    let texts = ev.texts();
+    let mut hits: Vec<(usize, Hit)> = Vec::new();
+    for (ti, t) in texts.iter().enumerate() {
+        for h in matcher.scan(t.field, &t.text) {
+            hits.push((ti, h));
+        }
+    }
+    diagnose_hits(ev, matcher, &texts, hits, opts, false)
+}
+
+/// Diagnoses a pasted message with no task around it (`ecsdoctor explain`): every line is tried
+/// against every rule, whatever field the rule looks in.
+pub fn explain(text: &str, matcher: &Matcher, opts: &Options) -> Diagnosis {
+    let ev = Evidence {
+        logs: vec![ContainerLogs {
+            container: "pasted".into(),
+            lines: text
+                .lines()
+                .filter(|l| !l.trim().is_empty())
+                .map(|l| LogLine {
+                    timestamp: None,
+                    message: l.to_string(),
+                })
+                .collect(),
+        }],
+        ..Evidence::default()
+    };
+    let mut texts: Vec<Text<'_>> = ev.texts();
+    // The whole paste as one text too, for messages broken over lines.
+    let joined = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if texts.len() > 1 {
+        texts.push(Text {
+            field: Field::Logs,
+            container: Some("pasted"),
+            line: None,
+            timestamp: None,
+            text: joined.into(),
+        });
+    }
+    let mut hits = Vec::new();
+    for (ti, t) in texts.iter().enumerate() {
+        for (ri, _) in matcher.rules().iter().enumerate() {
+            if let Some(h) = matcher.captures_of(ri, &t.text) {
+                hits.push((ti, h));
+            }
+        }
+    }
+    diagnose_hits(&ev, matcher, &texts, hits, opts, true)
+}
+
+fn diagnose_hits(
+    ev: &Evidence,
+    matcher: &Matcher,
+    texts: &[Text<'_>],
+    hits: Vec<(usize, Hit)>,
+    opts: &Options,
+    pasted: bool,
+) -> Diagnosis {
+    let rules = matcher.rules();
+    // A rule whose outcome depends on the task (`when`) counts only where the condition holds.
+    let task = ev.task_facts();
+    let hits: Vec<(usize, Hit)> = hits
+        .into_iter()
+        .filter(|(_, h)| rules[h.rule].when.holds(&task))
+        .collect();
+    let (phase, phase_signals) = if pasted {
+        phase::of_paste(&hits, rules)
+    } else {
+        phase::of_task(ev, texts, &hits, rules, &matcher.knowledge().phase)
+    };
+
+    // One finding per (rule, source): log lines repeat, the first occurrence is quoted.
+    let mut findings: Vec<Finding> = Vec::new();
+    let mut index: BTreeMap<(usize, String), usize> = BTreeMap::new();
+    for (order, (ti, h)) in hits.iter().enumerate() {
+        let t = &texts[*ti];
+        let source = finding::source_of(t, pasted);
+        let key_source = match t.field {
+            Field::Logs => format!("logs:{}", t.container.unwrap_or("")),
+            _ => source.clone(),
+        };
+        if let Some(&i) = index.get(&(h.rule, key_source.clone())) {
+            findings[i].count += 1;
+            continue;
+        }
+        let mut f = finding::build(ev, matcher, texts, *ti, h, phase, source, order, opts);
+        output::clean_finding(&mut f, opts);
+        index.insert((h.rule, key_source), findings.len());
+        findings.push(f);
+    }
+    // A paste's joined text duplicates its lines: keep the joined finding only where no line matched.
+    if pasted {
+        let mut by_rule: BTreeMap<usize, usize> = BTreeMap::new();
+        findings.retain(|f| {
+            let n = by_rule.entry(f.rank.rule_index).or_insert(0);
+            *n += 1;
+            *n == 1
+        });
+    }
+    rank::sort(&mut findings);
+    let verdict = match findings.first() {
+        Some(top) => fix::verdict_from(ev, top, &findings, phase, matcher.knowledge()),
+        None => fix::inconclusive(),
+    };
+
+    let mut notes = ev.notes.clone();
+    if let Some(s) = ev.task.last_status.as_deref() {
+        if !s.eq_ignore_ascii_case("STOPPED") && !pasted {
+            notes.insert(
+                0,
+                format!("the task is {s}, not STOPPED: this reads what it has reported so far"),
+            );
+        }
+    }
+    let td = ev.task_definition.as_ref();
+    let mut d = Diagnosis {
+        version: SCHEMA_VERSION,
+        task_arn: ev.task.task_arn.clone(),
+        launch_type: ev.launch_type(),
+        last_status: ev.task.last_status.clone(),
+        stop_code: ev.task.stop_code.clone(),
+        stopped_reason: ev.task.stopped_reason.clone(),
+        phase,
+        phase_signals,
+        roles: Roles {
+            execution_role_arn: td.and_then(|t| t.execution_role_arn.clone()),
+            task_role_arn: td.and_then(|t| t.task_role_arn.clone()),
+        },
+        containers: ev
+            .task
+            .containers
+            .iter()
+            .map(|c| ContainerState {
+                name: c.name.clone(),
+                last_status: c.last_status.clone(),
+                exit_code: c.exit_code,
+                reason: c.reason.clone(),
+            })
+            .collect(),
+        verdict,
+        findings,
+        notes,
+    };
+    output::scrub(&mut d, opts);
+    d
+}
+
+#[cfg(test)]
+mod tests;

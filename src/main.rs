@@ -39,9 +39,10 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => ExitCode::from(code),
         Err(f) => {
-            // A closed pipe (`| head`) ends quietly.
+            // A closed pipe (`| head`) ends quietly. Messages quote file names, event fields and
+            // AWS answers: they are made terminal-safe here, once, for every command.
             if !f.message.is_empty() {
-                eprintln!("error: {}", f.message);
+                eprintln!("error: {}", ecsdoctor::sanitize::error_line(&f.message));
             }
             ExitCode::from(f.code)
         }

@@ -1,10 +1,9 @@
 //! `ecsdoctor explain`: diagnose a pasted stoppedReason or log excerpt with no task around it.
 
-use std::io::Read;
-
 use super::{engine_options, load_rules, render_options, with_stdout, Failure, Outcome};
 use crate::cli::ExplainArgs;
 use crate::error::{EXIT_BAD_INPUT, EXIT_INCONCLUSIVE, EXIT_OK};
+use crate::input::{read_text, Expect, Input};
 
 /// The most text read from standard input.
 const MAX_STDIN: u64 = 16 * 1024 * 1024;
@@ -15,12 +14,14 @@ pub fn run(args: &ExplainArgs, color: bool) -> Outcome {
     let text = match &args.text {
         Some(t) => t.clone(),
         None => {
-            let mut bytes = Vec::new();
-            std::io::stdin()
-                .take(MAX_STDIN)
-                .read_to_end(&mut bytes)
-                .map_err(|e| Failure::new(EXIT_BAD_INPUT, format!("standard input: cannot read: {e}")))?;
-            String::from_utf8_lossy(&bytes).into_owned()
+            // A paste may hold any bytes a log did: keep what is text, replace the rest.
+            let expect = Expect {
+                what: "a stoppedReason or log excerpt",
+                max_bytes: MAX_STDIN,
+                lossy: true,
+                non_empty: false,
+            };
+            read_text(Input::Stdin, expect).map_err(|e| Failure::new(EXIT_BAD_INPUT, e.to_string()))?
         }
     };
     if text.trim().is_empty() {

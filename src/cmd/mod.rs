@@ -13,7 +13,8 @@ use crate::cli::{AwsArgs, OutputArgs};
 use crate::render::{RenderOptions, Styles};
 use crate::rules::engine::Matcher;
 use crate::sanitize::RedactOptions;
-use crate::source::aws::{default_cache_dir, AwsOptions};
+use crate::source::aws::AwsOptions;
+use crate::source::cache::default_cache_dir;
 use crate::verdict::Options;
 
 /// An error with the exit code it maps to. `main` prints `error: {message}`.
@@ -129,6 +130,7 @@ pub fn aws_options(a: &AwsArgs) -> Result<AwsOptions, Failure> {
         trace: std::env::var_os("ECSDOCTOR_API_TRACE")
             .filter(|v| !v.is_empty())
             .map(PathBuf::from),
+        ..AwsOptions::default()
     })
 }
 

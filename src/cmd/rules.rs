@@ -7,6 +7,7 @@ use crate::cli::{Format, RulesCommand};
 use crate::error::{EXIT_BAD_INPUT, EXIT_INCONCLUSIVE, EXIT_OK};
 use crate::rules::engine::Matcher;
 use crate::rules::selftest;
+use crate::sanitize::RedactOptions;
 
 /// Runs a `rules` subcommand.
 pub fn run(cmd: &RulesCommand) -> Outcome {
@@ -24,8 +25,11 @@ pub fn run(cmd: &RulesCommand) -> Outcome {
                     format!("no rule `{id}`; `ecsdoctor rules list` shows the ids"),
                 ));
             };
-            let rule = rule.clone();
-            with_stdout(|w| show(&rule, w))?;
+            let mut text = Vec::new();
+            show(rule, &mut text).map_err(Failure::from)?;
+            // A user's rule file is text from elsewhere too: no escapes reach the terminal.
+            let safe = crate::sanitize::clean_lines(&String::from_utf8_lossy(&text), RedactOptions::default());
+            with_stdout(|w| w.write_all(safe.as_bytes()))?;
             Ok(EXIT_OK)
         }
         RulesCommand::Test { rules, only_user } => {
@@ -102,12 +106,29 @@ fn show(r: &crate::rules::Rule, w: &mut dyn Write) -> std::io::Result<()> {
     writeln!(w, "{} — {}", r.id, r.title)?;
     writeln!(
         w,
-        "culprit: {}   category: {}   phase: {:?}   priority: {}",
+        "culprit: {}   category: {}   phase: {}   priority: {}{}",
         r.culprit.name(),
         r.category.name(),
-        r.phase,
-        r.priority
+        r.phase.name(),
+        r.priority,
+        if r.generic { "   generic" } else { "" }
     )?;
+    if let Some(p) = r.policy {
+        writeln!(w, "policy layer: {}", p.name())?;
+    }
+    let when = &r.when;
+    let conditions: Vec<String> = [
+        when.task_role.map(|p| format!("task-role = {}", p.name())),
+        when.execution_role.map(|p| format!("execution-role = {}", p.name())),
+        when.launch_type.map(|l| format!("launch-type = {}", l.name())),
+        when.image_account.map(|a| format!("image-account = {}", a.name())),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    if !conditions.is_empty() {
+        writeln!(w, "only when: {}", conditions.join(", "))?;
+    }
     writeln!(
         w,
         "looks in: {}",

@@ -82,8 +82,7 @@ pub fn event_evidence(path: &Path, args: &WhyArgs, limits: Limits) -> Result<Evi
         ));
     }
     let src = AwsSource::new(aws_options(&args.aws)?, limits);
-    block_on_aws(
-        "reading the task definition and logs from AWS",
-        src.complete_task(ev.task),
-    )
+    block_on_aws("reading the task definition and logs from AWS", async {
+        Ok(src.complete_task(ev.task).await)
+    })
 }

@@ -5,19 +5,15 @@
 
 use std::io::{self, Write};
 
-use super::RenderOptions;
-use crate::rules::{Category, Culprit};
+use super::{api_line, fix_line, logs_line, plural, scope, seen, tag_markdown, RenderOptions, EXAMPLES_SHOWN};
 use crate::sanitize::{markdown_code, markdown_inline};
+use crate::scan::ScanReport;
 use crate::verdict::Diagnosis;
 
 /// Writes a diagnosis as markdown.
 pub fn diagnosis(d: &Diagnosis, o: &RenderOptions, w: &mut dyn Write) -> io::Result<()> {
     let v = &d.verdict;
-    let tag = match v.culprit {
-        Culprit::NotIam => format!("Not IAM ({})", v.category.name()),
-        Culprit::Unknown if v.category == Category::Unknown => "Inconclusive".to_string(),
-        c => format!("IAM: {}", c.describe()),
-    };
+    let tag = tag_markdown(v.culprit, v.category);
     writeln!(w, "**ecsdoctor — {}:** {}", tag, markdown_inline(&v.summary))?;
     writeln!(w)?;
     if let Some(t) = &d.task_arn {
@@ -57,12 +53,7 @@ pub fn diagnosis(d: &Diagnosis, o: &RenderOptions, w: &mut dyn Write) -> io::Res
         writeln!(w, "- **Who acts:** {}", markdown_inline(who))?;
     }
     writeln!(w)?;
-    writeln!(
-        w,
-        "**Fix:** {}",
-        // The fix is the rule's own markdown; the values filled into it were made markdown-safe.
-        v.fix.lines().map(str::trim_end).collect::<Vec<_>>().join(" ")
-    )?;
+    writeln!(w, "**Fix:** {}", fix_line(&v.fix))?;
     if let Some(p) = &v.iam_policy {
         let text = serde_json::to_string_pretty(p).map_err(io::Error::other)?;
         writeln!(w)?;
@@ -93,6 +84,90 @@ pub fn diagnosis(d: &Diagnosis, o: &RenderOptions, w: &mut dyn Write) -> io::Res
     }
     for n in &d.notes {
         writeln!(w, "- _Note:_ {}", markdown_inline(n))?;
+    }
+    Ok(())
+}
+
+/// Markdown for incident chat: a bold headline, then one block per cause. Every string that came
+/// from outside (stop reasons, ARNs, log-derived resources) goes through `markdown_inline` or
+/// `markdown_code`.
+pub fn scan(r: &ScanReport, w: &mut dyn Write) -> io::Result<()> {
+    writeln!(
+        w,
+        "**ecsdoctor scan — {} in {}:** {}",
+        plural(r.tasks, "stopped task", "stopped tasks"),
+        markdown_inline(&scope(r)),
+        plural(r.groups.len(), "cause", "causes")
+    )?;
+    writeln!(w)?;
+    writeln!(
+        w,
+        "_{}; API calls: {}._",
+        markdown_inline(&logs_line(r)),
+        api_line(&r.api_calls)
+    )?;
+    for (i, g) in r.groups.iter().enumerate() {
+        let who = tag_markdown(g.culprit, g.category);
+        writeln!(w)?;
+        writeln!(
+            w,
+            "**{}. {} — {}:** {}",
+            i + 1,
+            plural(g.count, "task", "tasks"),
+            who,
+            markdown_inline(&g.summary)
+        )?;
+        if let Some(id) = &g.rule_id {
+            writeln!(w, "- **Rule:** `{}`", markdown_code(id))?;
+        }
+        if let Some(role) = &g.role_arn {
+            writeln!(w, "- **Principal:** `{}`", markdown_code(role))?;
+        }
+        if !g.permissions.is_empty() {
+            let acts: Vec<String> = g
+                .permissions
+                .iter()
+                .map(|p| format!("`{}`", markdown_code(p)))
+                .collect();
+            writeln!(w, "- **Actions:** {}", acts.join(", "))?;
+        }
+        if let Some(res) = &g.resource {
+            writeln!(w, "- **Resource:** `{}`", markdown_code(res))?;
+        }
+        if let Some(seen) = seen(g) {
+            writeln!(w, "- **Stopped:** {seen}")?;
+        }
+        writeln!(w, "- **Fix:** {}", fix_line(&g.fix))?;
+        let examples: Vec<String> = g
+            .task_arns
+            .iter()
+            .take(EXAMPLES_SHOWN)
+            .map(|a| format!("`{}`", markdown_code(a)))
+            .collect();
+        let more = g.task_arns.len().saturating_sub(EXAMPLES_SHOWN);
+        writeln!(
+            w,
+            "- **Tasks:** {}{}",
+            examples.join(", "),
+            if more > 0 {
+                format!(" and {more} more")
+            } else {
+                String::new()
+            }
+        )?;
+    }
+    if r.tasks == 0 {
+        writeln!(w)?;
+        writeln!(
+            w,
+            "No stopped tasks to diagnose (ECS keeps stopped tasks for about an hour)."
+        )?;
+    }
+    if !r.notes.is_empty() {
+        writeln!(w)?;
+        for n in &r.notes {
+            writeln!(w, "- _Note:_ {}", markdown_inline(n))?;
+        }
     }
     Ok(())
 }

@@ -10,6 +10,8 @@ use std::io::{self, Write};
 use owo_colors::Style;
 
 use crate::cli::Format;
+use crate::rules::{Category, Culprit};
+use crate::scan::{ApiCalls, Group, ScanReport};
 use crate::verdict::Diagnosis;
 
 /// The styles text output uses. `Styles::default()` is plain; `colored()` adds ANSI colors.
@@ -54,6 +56,99 @@ pub fn diagnosis(d: &Diagnosis, format: Format, opts: &RenderOptions, w: &mut dy
         Format::Markdown => markdown::diagnosis(d, opts, w),
         Format::Json => json(d, w),
     }
+}
+
+/// Writes a scan report in the chosen format.
+pub fn scan(r: &ScanReport, format: Format, opts: &RenderOptions, w: &mut dyn Write) -> io::Result<()> {
+    match format {
+        Format::Text => text::scan(r, opts, w),
+        Format::Markdown => markdown::scan(r, w),
+        Format::Json => json(r, w),
+    }
+}
+
+/// The verdict's tag in text: `NOT IAM (network)`, `INCONCLUSIVE`, `EXECUTION-ROLE`.
+pub(super) fn tag_text(culprit: Culprit, category: Category) -> String {
+    match culprit {
+        Culprit::NotIam => format!("NOT IAM ({})", category.name()),
+        Culprit::Unknown if category == Category::Unknown => "INCONCLUSIVE".to_string(),
+        c => c.name().to_ascii_uppercase(),
+    }
+}
+
+/// The verdict's tag in markdown: `Not IAM (network)`, `Inconclusive`, `IAM: the task role`.
+pub(super) fn tag_markdown(culprit: Culprit, category: Category) -> String {
+    match culprit {
+        Culprit::NotIam => format!("Not IAM ({})", category.name()),
+        Culprit::Unknown if category == Category::Unknown => "Inconclusive".to_string(),
+        c => format!("IAM: {}", c.describe()),
+    }
+}
+
+/// A rule's fix on one line for chat: the template is the rule author's markdown and the values
+/// filled into it were made markdown-safe, so it is printed as it is.
+pub(super) fn fix_line(fix: &str) -> String {
+    fix.lines().map(str::trim_end).collect::<Vec<_>>().join(" ")
+}
+
+/// Example task ARNs shown per group in text and markdown (JSON lists them all).
+pub const EXAMPLES_SHOWN: usize = 5;
+
+pub(super) fn scope(r: &ScanReport) -> String {
+    let mut s = match &r.cluster {
+        Some(c) => format!("cluster {c}"),
+        None => "the input".to_string(),
+    };
+    if let Some(svc) = &r.service {
+        s.push_str(&format!(", service {svc}"));
+    }
+    if let Some(f) = &r.family {
+        s.push_str(&format!(", family {f}"));
+    }
+    if let Some(since) = &r.since {
+        s.push_str(&format!(", stopped in the last {since}"));
+    }
+    s
+}
+
+pub(super) fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+pub(super) fn seen(g: &Group) -> Option<String> {
+    match (g.first_seen, g.last_seen) {
+        (Some(a), Some(b)) if a == b => Some(a.to_iso()),
+        (Some(a), Some(b)) => Some(format!("{} .. {}", a.to_iso(), b.to_iso())),
+        _ => None,
+    }
+}
+
+/// A text label padded to one width, so the values line up.
+pub(super) fn label(l: &str) -> String {
+    format!("{l:<10}")
+}
+
+pub(super) fn api_line(c: &ApiCalls) -> String {
+    format!(
+        "ListTasks {}, DescribeTasks {}, DescribeTaskDefinition {}, GetLogEvents {}, FilterLogEvents {} ({} in all)",
+        c.list_tasks,
+        c.describe_tasks,
+        c.describe_task_definition,
+        c.get_log_events,
+        c.filter_log_events,
+        c.total()
+    )
+}
+
+pub(super) fn logs_line(r: &ScanReport) -> String {
+    let mut s = format!("logs read for {} of {}", plural(r.logs_read, "task", "tasks"), r.tasks);
+    if r.inferred > 0 {
+        s.push_str(&format!(
+            "; {} took the verdict of representatives with the same failure signature",
+            plural(r.inferred, "task", "tasks")
+        ));
+    }
+    s
 }
 
 /// Pretty JSON of any serializable model, with a final newline.

@@ -5,8 +5,9 @@ use std::io::{self, Write};
 
 use owo_colors::OwoColorize;
 
-use super::RenderOptions;
+use super::{api_line, label, logs_line, plural, scope, seen, tag_text, RenderOptions, EXAMPLES_SHOWN};
 use crate::rules::{Category, Culprit};
+use crate::scan::ScanReport;
 use crate::verdict::Diagnosis;
 
 /// Writes a diagnosis as text.
@@ -18,11 +19,7 @@ pub fn diagnosis(d: &Diagnosis, o: &RenderOptions, w: &mut dyn Write) -> io::Res
         (Culprit::Unknown, Category::Unknown) => s.unknown,
         _ => s.iam,
     };
-    let tag = match v.culprit {
-        Culprit::NotIam => format!("NOT IAM ({})", v.category.name()),
-        Culprit::Unknown if v.category == Category::Unknown => "INCONCLUSIVE".to_string(),
-        c => c.name().to_ascii_uppercase(),
-    };
+    let tag = tag_text(v.culprit, v.category);
     writeln!(w, "{} {}", tag.style(tag_style), v.summary.style(s.headline))?;
     if let Some(t) = &d.task_arn {
         writeln!(w, "{} {t}", "task:".style(s.label))?;
@@ -135,6 +132,118 @@ pub fn diagnosis(d: &Diagnosis, o: &RenderOptions, w: &mut dyn Write) -> io::Res
         writeln!(w)?;
         writeln!(w, "{}", "Notes".style(s.headline))?;
         for n in &d.notes {
+            writeln!(w, "  - {}", n.style(s.dim))?;
+        }
+    }
+    Ok(())
+}
+
+/// A scan report as text: one block per cause, most tasks first.
+pub fn scan(r: &ScanReport, o: &RenderOptions, w: &mut dyn Write) -> io::Result<()> {
+    let s = &o.styles;
+    writeln!(
+        w,
+        "{} {} in {}, {}",
+        "ecsdoctor scan:".style(s.headline),
+        plural(r.tasks, "stopped task", "stopped tasks"),
+        scope(r),
+        plural(r.groups.len(), "cause", "causes")
+    )?;
+    writeln!(
+        w,
+        "  {} {}; {}",
+        "read:".style(s.label),
+        logs_line(r),
+        plural(
+            r.task_definitions,
+            "task definition revision",
+            "task definition revisions"
+        )
+    )?;
+    writeln!(w, "  {} {}", "API calls:".style(s.label), api_line(&r.api_calls))?;
+    for (i, g) in r.groups.iter().enumerate() {
+        let tag_style = match (g.culprit, g.category) {
+            (Culprit::NotIam, _) => s.not_iam,
+            (Culprit::Unknown, Category::Unknown) => s.unknown,
+            _ => s.iam,
+        };
+        writeln!(w)?;
+        writeln!(
+            w,
+            "{}. {}  {} {}",
+            i + 1,
+            plural(g.count, "task", "tasks").style(s.headline),
+            tag_text(g.culprit, g.category).style(tag_style),
+            g.summary.style(s.headline)
+        )?;
+        if let Some(id) = &g.rule_id {
+            writeln!(w, "   {} {}", label("rule:").style(s.label), id.style(s.code))?;
+        }
+        if let Some(role) = &g.role_arn {
+            writeln!(w, "   {} {role}", label("principal:").style(s.label))?;
+        }
+        if !g.permissions.is_empty() {
+            writeln!(
+                w,
+                "   {} {}",
+                label("actions:").style(s.label),
+                g.permissions.join(", ")
+            )?;
+        }
+        if let Some(res) = &g.resource {
+            writeln!(w, "   {} {res}", label("resource:").style(s.label))?;
+        }
+        if let Some(seen) = seen(g) {
+            writeln!(w, "   {} {seen}", label("stopped:").style(s.label))?;
+        }
+        if g.logs_read > 0 || g.inferred > 0 {
+            writeln!(
+                w,
+                "   {} read for {}{}",
+                label("logs:").style(s.label),
+                plural(g.logs_read, "task", "tasks"),
+                if g.inferred > 0 {
+                    format!("; verdict inferred for {} more from them", g.inferred)
+                } else {
+                    String::new()
+                }
+            )?;
+        }
+        let mut fix = g.fix.lines();
+        if let Some(first) = fix.next() {
+            writeln!(w, "   {} {first}", label("fix:").style(s.label))?;
+            for line in fix {
+                writeln!(w, "   {} {line}", label(""))?;
+            }
+        }
+        for (j, arn) in g.task_arns.iter().take(EXAMPLES_SHOWN).enumerate() {
+            let l = label(if j == 0 { "tasks:" } else { "" });
+            writeln!(w, "   {} {arn}", l.style(s.label))?;
+        }
+        if g.task_arns.len() > EXAMPLES_SHOWN {
+            writeln!(
+                w,
+                "   {} {}",
+                label(""),
+                format!(
+                    "... and {} more (--format json lists all)",
+                    g.task_arns.len() - EXAMPLES_SHOWN
+                )
+                .style(s.dim)
+            )?;
+        }
+    }
+    if r.tasks == 0 {
+        writeln!(w)?;
+        writeln!(
+            w,
+            "No stopped tasks to diagnose (ECS keeps stopped tasks for about an hour)."
+        )?;
+    }
+    if !r.notes.is_empty() {
+        writeln!(w)?;
+        writeln!(w, "{}", "Notes".style(s.headline))?;
+        for n in &r.notes {
             writeln!(w, "  - {}", n.style(s.dim))?;
         }
     }

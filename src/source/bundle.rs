@@ -4,7 +4,6 @@
 //! `--from FILE` or `--from -` reads a lone describe-tasks answer. `ecsdoctor capture` writes the
 //! same files with [`write`].
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -13,6 +12,7 @@ use super::{EvidenceSource, Limits};
 use crate::arn::TaskRef;
 use crate::error::SourceError;
 use crate::evidence::{ContainerLogs, Evidence, LogLine, Task, TaskDefinition};
+use crate::input::{self, Expect, Input};
 
 /// The largest bundle file read.
 pub const MAX_FILE_BYTES: u64 = 64 * 1024 * 1024;
@@ -87,44 +87,15 @@ fn bad(msg: String) -> SourceError {
     SourceError::BadInput(msg)
 }
 
-/// Reads a file that must be JSON text of bounded size.
-fn read_text(path: &Path, what: &str) -> Result<String, SourceError> {
-    let name = path.display();
-    let meta = std::fs::metadata(path).map_err(|e| bad(format!("{name}: cannot read {what}: {}", io_reason(&e))))?;
-    if meta.is_dir() {
-        return Err(bad(format!("{name}: is a directory, expected {what}")));
-    }
-    if meta.len() > MAX_FILE_BYTES {
-        return Err(bad(format!(
-            "{name}: {} bytes is more than the {MAX_FILE_BYTES}-byte limit for {what}",
-            meta.len()
-        )));
-    }
-    let mut bytes = Vec::new();
-    std::fs::File::open(path)
-        .and_then(|f| f.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes))
-        .map_err(|e| bad(format!("{name}: cannot read {what}: {}", io_reason(&e))))?;
-    to_text(bytes, &name.to_string(), what)
-}
-
-fn to_text(bytes: Vec<u8>, name: &str, what: &str) -> Result<String, SourceError> {
-    if bytes.iter().all(|b| b.is_ascii_whitespace()) {
-        return Err(bad(format!("{name}: is empty, expected {what}")));
-    }
-    String::from_utf8(bytes).map_err(|e| {
-        bad(format!(
-            "{name}: is not UTF-8 text (invalid byte at offset {}), expected {what}",
-            e.utf8_error().valid_up_to()
-        ))
-    })
-}
-
-fn io_reason(e: &std::io::Error) -> String {
-    match e.kind() {
-        std::io::ErrorKind::NotFound => "no such file".into(),
-        std::io::ErrorKind::PermissionDenied => "permission denied".into(),
-        _ => e.to_string(),
-    }
+/// Reads a bundle file (or standard input) that must be JSON text of bounded size.
+fn read_text(input: Input<'_>, what: &str) -> Result<String, SourceError> {
+    let expect = Expect {
+        what,
+        max_bytes: MAX_FILE_BYTES,
+        lossy: false,
+        non_empty: true,
+    };
+    input::read_text(input, expect).map_err(|e| bad(e.to_string()))
 }
 
 fn parse<T: serde::de::DeserializeOwned>(text: &str, name: &str, what: &str) -> Result<T, SourceError> {
@@ -279,15 +250,7 @@ impl EvidenceSource for BundleSource {
 pub fn load(bundle: &Bundle, want: Option<&TaskRef>, limits: &Limits) -> Result<Evidence, SourceError> {
     match bundle {
         Bundle::Stdin => {
-            let mut bytes = Vec::new();
-            std::io::stdin()
-                .take(MAX_FILE_BYTES + 1)
-                .read_to_end(&mut bytes)
-                .map_err(|e| bad(format!("standard input: cannot read: {e}")))?;
-            if bytes.len() as u64 > MAX_FILE_BYTES {
-                return Err(bad(format!("standard input: more than {MAX_FILE_BYTES} bytes")));
-            }
-            let text = to_text(bytes, "standard input", DESCRIBE_TASKS)?;
+            let text = read_text(Input::Stdin, DESCRIBE_TASKS)?;
             let task = select_task(&text, "standard input", want)?;
             Ok(Evidence {
                 task,
@@ -295,7 +258,7 @@ pub fn load(bundle: &Bundle, want: Option<&TaskRef>, limits: &Limits) -> Result<
             })
         }
         Bundle::File(p) => {
-            let text = read_text(p, DESCRIBE_TASKS)?;
+            let text = read_text(Input::File(p), DESCRIBE_TASKS)?;
             let task = select_task(&text, &p.display().to_string(), want)?;
             Ok(Evidence {
                 task,
@@ -304,7 +267,7 @@ pub fn load(bundle: &Bundle, want: Option<&TaskRef>, limits: &Limits) -> Result<
         }
         Bundle::Dir(d) => {
             let dt_path = d.join("describe-tasks.json");
-            let text = read_text(&dt_path, DESCRIBE_TASKS)?;
+            let text = read_text(Input::File(&dt_path), DESCRIBE_TASKS)?;
             let task = select_task(&text, &dt_path.display().to_string(), want)?;
             let mut ev = Evidence {
                 task,
@@ -312,7 +275,7 @@ pub fn load(bundle: &Bundle, want: Option<&TaskRef>, limits: &Limits) -> Result<
             };
             let td_path = d.join("describe-task-definition.json");
             if td_path.exists() {
-                let text = read_text(&td_path, DESCRIBE_TD)?;
+                let text = read_text(Input::File(&td_path), DESCRIBE_TD)?;
                 let td = parse_task_definition(&text, &td_path.display().to_string())?;
                 if let (Some(want), Some(got)) = (
                     ev.task.task_definition_arn.as_deref(),
@@ -332,7 +295,7 @@ pub fn load(bundle: &Bundle, want: Option<&TaskRef>, limits: &Limits) -> Result<
             let logs_dir = d.join("logs");
             if logs_dir.is_dir() {
                 let mut files: Vec<PathBuf> = std::fs::read_dir(&logs_dir)
-                    .map_err(|e| bad(format!("{}: cannot read: {}", logs_dir.display(), io_reason(&e))))?
+                    .map_err(|e| bad(format!("{}: cannot read: {}", logs_dir.display(), input::io_reason(&e))))?
                     .filter_map(|e| e.ok().map(|e| e.path()))
                     .filter(|p| p.extension().is_some_and(|x| x == "json"))
                     .collect();
@@ -342,7 +305,7 @@ pub fn load(bundle: &Bundle, want: Option<&TaskRef>, limits: &Limits) -> Result<
                         .file_stem()
                         .map(|s| s.to_string_lossy().into_owned())
                         .unwrap_or_default();
-                    let text = read_text(&f, LOG_EVENTS)?;
+                    let text = read_text(Input::File(&f), LOG_EVENTS)?;
                     let logs = parse_logs(&text, &f.display().to_string(), &container, limits, &mut ev.notes)?;
                     ev.logs.push(logs);
                 }

@@ -2,33 +2,23 @@
 //! DescribeTasks returns, so a rule that posts every STOPPED task to ecsdoctor no longer races
 //! ECS's one-hour retention of stopped tasks.
 
-use std::io::Read;
 use std::path::Path;
 
 use crate::error::SourceError;
 use crate::evidence::Task;
+use crate::input::{read_text, Expect, Input};
 
 /// Reads an event from a file (or `-` for stdin) and returns its task.
 pub fn read_event(path: &Path) -> Result<Task, SourceError> {
-    let name = if path.as_os_str() == "-" {
-        "standard input".to_string()
-    } else {
-        path.display().to_string()
+    let input = Input::from_arg(path);
+    let expect = Expect {
+        what: "an EventBridge event (JSON)",
+        max_bytes: super::bundle::MAX_FILE_BYTES,
+        lossy: false,
+        non_empty: true,
     };
-    let mut bytes = Vec::new();
-    let limit = super::bundle::MAX_FILE_BYTES;
-    let res = if path.as_os_str() == "-" {
-        std::io::stdin().take(limit + 1).read_to_end(&mut bytes)
-    } else {
-        std::fs::File::open(path).and_then(|f| f.take(limit + 1).read_to_end(&mut bytes))
-    };
-    res.map_err(|e| SourceError::BadInput(format!("{name}: cannot read the event: {e}")))?;
-    let text = String::from_utf8(bytes).map_err(|_| {
-        SourceError::BadInput(format!(
-            "{name}: is not UTF-8 text, expected an EventBridge event (JSON)"
-        ))
-    })?;
-    parse_event(&text, &name)
+    let text = read_text(input, expect).map_err(|e| SourceError::BadInput(e.to_string()))?;
+    parse_event(&text, &input.name())
 }
 
 /// Parses an event's text.

@@ -3,6 +3,7 @@
 
 pub mod aws;
 pub mod bundle;
+pub mod cache;
 pub mod event;
 
 use crate::arn::TaskRef;

@@ -1,0 +1,118 @@
+//! The SDK clients of one run: one configuration (credentials and region resolved as the AWS CLI
+//! does, `--profile`, `--region`, `--endpoint-url`), one HTTP client (rustls with ring), the
+//! SDK's own retry configuration and per-operation timeout, and the read-only guard on every
+//! client. CloudWatch Logs clients are made per region on first use (awslogs may ship elsewhere).
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, Region};
+use aws_sdk_cloudwatchlogs as logs;
+use aws_sdk_ecs as ecs;
+
+use super::guard::{Guard, Tracer};
+use super::AwsOptions;
+use crate::error::SourceError;
+
+/// The SDK's retry configuration for these options: bounded attempts with exponential backoff and
+/// jitter; adaptive mode also rate-limits the client when AWS throttles it (a scan's bursts).
+pub fn retry_config(opts: &AwsOptions) -> RetryConfig {
+    let retry = if opts.adaptive_retry {
+        RetryConfig::adaptive()
+    } else {
+        RetryConfig::standard()
+    };
+    retry.with_max_attempts(opts.retry_attempts.max(1))
+}
+
+/// AWS clients sharing one configuration and one tracer.
+#[derive(Debug, Clone)]
+pub struct Clients {
+    pub ecs: ecs::Client,
+    base: Option<aws_config::SdkConfig>,
+    logs: Arc<Mutex<BTreeMap<String, logs::Client>>>,
+    pub tracer: Arc<Tracer>,
+    pub region: String,
+}
+
+impl Clients {
+    /// Builds clients the way the AWS CLI resolves credentials and region: the default chain,
+    /// `--profile`, `--region` (else the task ARN's region, else the configured one) and
+    /// `--endpoint-url` (the SDK also honours `AWS_ENDPOINT_URL*`).
+    pub async fn new(opts: &AwsOptions, arn_region: Option<&str>) -> Result<Clients, SourceError> {
+        let http = aws_smithy_http_client::Builder::new()
+            .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+                aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
+            ))
+            .build_https();
+        let mut loader = aws_config::defaults(BehaviorVersion::latest()).http_client(http);
+        if let Some(p) = &opts.profile {
+            loader = loader.profile_name(p);
+        }
+        if let Some(r) = opts.region.as_deref().or(arn_region) {
+            loader = loader.region(Region::new(r.to_string()));
+        }
+        if let Some(e) = &opts.endpoint_url {
+            loader = loader.endpoint_url(e);
+        }
+        loader = loader
+            .retry_config(retry_config(opts))
+            .timeout_config(TimeoutConfig::builder().operation_timeout(opts.timeout).build());
+        let base = loader.load().await;
+        let region = base.region().map(|r| r.to_string()).ok_or_else(|| {
+            SourceError::BadInput(
+                "no AWS region: pass --region, use a full task ARN, or set AWS_REGION / a profile region".into(),
+            )
+        })?;
+        let tracer = Arc::new(Tracer::new(opts.trace.as_deref()));
+        let ecs_conf = ecs::config::Builder::from(&base)
+            .interceptor(Guard(tracer.clone()))
+            .build();
+        Ok(Clients {
+            ecs: ecs::Client::from_conf(ecs_conf),
+            base: Some(base),
+            logs: Arc::new(Mutex::new(BTreeMap::new())),
+            tracer,
+            region,
+        })
+    }
+
+    /// Clients around ready-made SDK clients (tests with mocked clients): `logs` serves every region.
+    pub fn from_clients(ecs: ecs::Client, logs: logs::Client, region: &str, tracer: Arc<Tracer>) -> Clients {
+        let map = BTreeMap::from([(String::new(), logs)]);
+        Clients {
+            ecs,
+            base: None,
+            logs: Arc::new(Mutex::new(map)),
+            tracer,
+            region: region.to_string(),
+        }
+    }
+
+    /// A CloudWatch Logs client for a region (awslogs may ship to another region than the task's).
+    pub fn logs(&self, region: &str) -> logs::Client {
+        let mut map = match self.logs.lock() {
+            Ok(m) => m,
+            Err(p) => p.into_inner(),
+        };
+        let Some(base) = &self.base else {
+            // Ready-made clients: one client for every region.
+            return map
+                .values()
+                .next()
+                .cloned()
+                .expect("from_clients always stores one logs client");
+        };
+        map.entry(region.to_string())
+            .or_insert_with(|| {
+                let conf = logs::config::Builder::from(base)
+                    .region(Region::new(region.to_string()))
+                    .interceptor(Guard(self.tracer.clone()))
+                    .build();
+                logs::Client::from_conf(conf)
+            })
+            .clone()
+    }
+}

@@ -1,0 +1,107 @@
+//! The read-only guard: an interceptor on every SDK client refuses any operation that is not on
+//! the allow-list before it is serialized, and records every call with its sequential round (the
+//! API trace of `ECSDOCTOR_API_TRACE`, and the round counts the tests and benchmarks check).
+
+use std::io::Write;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationInterceptorContextRef;
+use aws_smithy_runtime_api::client::interceptors::Intercept;
+use aws_smithy_runtime_api::client::orchestrator::Metadata;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::config_bag::ConfigBag;
+
+/// The only operations ecsdoctor may send. Everything is read-only.
+pub const ALLOWED_OPERATIONS: &[&str] = &[
+    "DescribeTasks",
+    "DescribeTaskDefinition",
+    "GetLogEvents",
+    "FilterLogEvents",
+    "ListTasks",
+];
+
+/// Records calls and enforces the read-only list.
+#[derive(Debug, Default)]
+pub struct Tracer {
+    round: AtomicUsize,
+    file: Option<Mutex<std::fs::File>>,
+    calls: Mutex<Vec<(usize, String, String)>>,
+}
+
+impl Tracer {
+    /// A tracer writing to `path` (JSON lines), if any.
+    pub fn new(path: Option<&std::path::Path>) -> Tracer {
+        let file = path
+            .and_then(|p| std::fs::OpenOptions::new().create(true).append(true).open(p).ok())
+            .map(Mutex::new);
+        Tracer {
+            round: AtomicUsize::new(0),
+            file,
+            calls: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Starts the next sequential round of calls.
+    pub fn next_round(&self) -> usize {
+        self.round.fetch_add(1, Ordering::SeqCst) + 1
+    }
+
+    /// The calls made so far: (round, service, operation).
+    pub fn calls(&self) -> Vec<(usize, String, String)> {
+        self.calls.lock().map(|c| c.clone()).unwrap_or_default()
+    }
+
+    /// The number of sequential rounds used.
+    pub fn rounds(&self) -> usize {
+        self.round.load(Ordering::SeqCst)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(super) struct Guard(pub(super) Arc<Tracer>);
+
+impl Intercept for Guard {
+    fn name(&self) -> &'static str {
+        "ecsdoctor-read-only-guard"
+    }
+
+    // `read_before_execution` runs before the operation's runtime plugin stores its Metadata, so
+    // the check sits in the first hook that can see which operation this is.
+    fn read_before_serialization(
+        &self,
+        _context: &BeforeSerializationInterceptorContextRef<'_>,
+        _components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let (service, op) = match cfg.load::<Metadata>() {
+            Some(m) => (m.service().to_string(), m.name().to_string()),
+            None => return Err("ecsdoctor refused an AWS call it could not identify".into()),
+        };
+        if !ALLOWED_OPERATIONS.contains(&op.as_str()) {
+            return Err(format!("ecsdoctor is read-only and refused to send {service}:{op}").into());
+        }
+        let round = self.0.round.load(Ordering::SeqCst);
+        if let Ok(mut c) = self.0.calls.lock() {
+            c.push((round, service.clone(), op.clone()));
+        }
+        if let Some(f) = &self.0.file {
+            if let Ok(mut f) = f.lock() {
+                let svc = if service.eq_ignore_ascii_case("cloudwatch logs") {
+                    "logs".to_string()
+                } else {
+                    service.to_ascii_lowercase()
+                };
+                let line = serde_json::json!({ "round": round, "service": svc, "operation": op });
+                let _ = writeln!(f, "{line}");
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The read-only guard as an interceptor, for clients built elsewhere (tests).
+pub fn guard(tracer: Arc<Tracer>) -> impl Intercept + 'static {
+    Guard(tracer)
+}

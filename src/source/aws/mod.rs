@@ -1,0 +1,237 @@
+//! The live source, and the only code importing the AWS SDK. It reads, never writes: every client
+//! carries the read-only [`guard`]. What it reads, one file each: ECS tasks and task definitions
+//! ([`task`]), CloudWatch Logs ([`logs`]); the clients ([`clients`]), the mapping from SDK types
+//! to evidence ([`mapping`]), error mapping ([`errors`]), and `scan`'s batched rounds ([`scan`]).
+//!
+//! Rounds on the critical path of `why`: 1 DescribeTasks; 2 DescribeTaskDefinition (skipped when
+//! the immutable revision is cached on disk); 3 every container's GetLogEvents and
+//! FilterLogEvents in parallel. So 3 rounds cold, 2 warm. Only failing to read the task itself is
+//! an error: a task definition or log that cannot be read is a note, and the verdict comes from
+//! what was read.
+
+pub mod clients;
+pub mod errors;
+pub mod guard;
+pub mod logs;
+pub mod mapping;
+pub mod scan;
+pub mod task;
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+pub use clients::Clients;
+pub use guard::{guard, Tracer, ALLOWED_OPERATIONS};
+pub use logs::DENIAL_FILTER;
+
+use super::{EvidenceSource, Limits};
+use crate::arn::{Arn, TaskRef};
+use crate::error::SourceError;
+use crate::evidence::{Evidence, Task};
+
+/// How to reach AWS and what to read.
+#[derive(Debug, Clone)]
+pub struct AwsOptions {
+    pub profile: Option<String>,
+    pub region: Option<String>,
+    pub endpoint_url: Option<String>,
+    pub cluster: Option<String>,
+    pub log_lines: usize,
+    pub cache_dir: Option<PathBuf>,
+    /// The whole run's budget; each operation also times out after it.
+    pub timeout: Duration,
+    pub trace: Option<PathBuf>,
+    /// Attempts per operation, the first included (the SDK retries throttling and transient errors).
+    pub retry_attempts: u32,
+    /// The SDK's adaptive retry mode (client-side rate limiting after throttling), for fleet scans.
+    pub adaptive_retry: bool,
+}
+
+impl Default for AwsOptions {
+    fn default() -> Self {
+        AwsOptions {
+            profile: None,
+            region: None,
+            endpoint_url: None,
+            cluster: None,
+            log_lines: 200,
+            cache_dir: None,
+            timeout: Duration::from_secs(30),
+            trace: None,
+            retry_attempts: 3,
+            adaptive_retry: false,
+        }
+    }
+}
+
+impl AwsOptions {
+    /// What keeps one endpoint's cached task definitions apart from another's.
+    pub fn cache_scope(&self) -> &str {
+        self.endpoint_url.as_deref().unwrap_or("aws")
+    }
+}
+
+/// The live source.
+#[derive(Debug, Clone)]
+pub struct AwsSource {
+    pub opts: AwsOptions,
+    pub limits: Limits,
+    /// Filled after a run: the tracer of the clients used.
+    pub tracer: Arc<Mutex<Option<Arc<Tracer>>>>,
+}
+
+impl AwsSource {
+    /// A source with these options.
+    pub fn new(opts: AwsOptions, limits: Limits) -> AwsSource {
+        AwsSource {
+            opts,
+            limits,
+            tracer: Arc::new(Mutex::new(None)),
+        }
+    }
+
+    async fn clients(&self, arn_region: Option<&str>) -> Result<Clients, SourceError> {
+        let clients = Clients::new(&self.opts, arn_region).await?;
+        if let Ok(mut t) = self.tracer.lock() {
+            *t = Some(clients.tracer.clone());
+        }
+        Ok(clients)
+    }
+
+    /// Completes a task known from elsewhere (an EventBridge event) with its task definition and
+    /// logs, without asking ECS for the task itself (it may be gone already). Nothing here is
+    /// fatal: what cannot be read becomes a note.
+    pub async fn complete_task(&self, task: Task) -> Evidence {
+        let deadline = Instant::now() + self.opts.timeout;
+        let region = task
+            .task_arn
+            .as_deref()
+            .and_then(Arn::parse)
+            .map(|a| a.region.to_string());
+        let cluster = task.cluster_arn.clone().unwrap_or_else(|| "default".into());
+        match within(deadline, self.opts.timeout, self.clients(region.as_deref())).await {
+            Ok(clients) => complete(&clients, task, &cluster, &self.opts, &self.limits, deadline).await,
+            Err(e) => Evidence {
+                task,
+                notes: vec![format!(
+                    "the task definition and logs were not read: {e}; the verdict comes from the event alone"
+                )],
+                ..Evidence::default()
+            },
+        }
+    }
+}
+
+impl EvidenceSource for AwsSource {
+    async fn evidence(&self, task: Option<&TaskRef>) -> Result<Evidence, SourceError> {
+        let Some(task) = task else {
+            return Err(SourceError::BadInput(
+                "name the task to diagnose: a task ARN, or a task id with --cluster".into(),
+            ));
+        };
+        let deadline = Instant::now() + self.opts.timeout;
+        let clients = within(deadline, self.opts.timeout, self.clients(task.region.as_deref())).await?;
+        fetch(&clients, task, &self.opts, &self.limits, deadline).await
+    }
+}
+
+/// Runs `work` until `deadline`; running out is [`SourceError::Timeout`] (of `budget`).
+async fn within<T>(
+    deadline: Instant,
+    budget: Duration,
+    work: impl std::future::Future<Output = Result<T, SourceError>>,
+) -> Result<T, SourceError> {
+    let left = deadline.saturating_duration_since(Instant::now());
+    match tokio::time::timeout(left, work).await {
+        Ok(r) => r,
+        Err(_) => Err(SourceError::Timeout(budget.as_secs().max(1))),
+    }
+}
+
+/// The cluster to ask: the ARN's, else `--cluster`, else `default`.
+pub fn cluster_of(task: &TaskRef, opts: &AwsOptions) -> String {
+    task.cluster
+        .clone()
+        .or_else(|| opts.cluster.clone())
+        .unwrap_or_else(|| "default".to_string())
+}
+
+/// Fetches the evidence for one task: round 1 DescribeTasks (its failure is the only fatal one),
+/// then [`complete`].
+pub async fn fetch(
+    clients: &Clients,
+    task: &TaskRef,
+    opts: &AwsOptions,
+    limits: &Limits,
+    deadline: Instant,
+) -> Result<Evidence, SourceError> {
+    let cluster = cluster_of(task, opts);
+    let task_key = task.arn.clone().unwrap_or_else(|| task.id.clone());
+    clients.tracer.next_round();
+    let tasks = within(
+        deadline,
+        opts.timeout,
+        task::describe_tasks(clients, &cluster, std::slice::from_ref(&task_key), opts),
+    )
+    .await?;
+    let Some(t) = tasks.into_iter().next() else {
+        return Err(SourceError::TaskNotFound {
+            task: task_key,
+            cluster,
+        });
+    };
+    Ok(complete(clients, t, &cluster, opts, limits, deadline).await)
+}
+
+/// Completes a task already read (from DescribeTasks or an EventBridge event) with its task
+/// definition and logs. What cannot be read (denied, throttled, unreachable, out of time) is a
+/// note in the evidence.
+pub async fn complete(
+    clients: &Clients,
+    task: Task,
+    cluster: &str,
+    opts: &AwsOptions,
+    limits: &Limits,
+    deadline: Instant,
+) -> Evidence {
+    let mut ev = Evidence {
+        task,
+        ..Evidence::default()
+    };
+    if let Some(td_arn) = ev.task.task_definition_arn.clone() {
+        let cached = crate::source::cache::read(opts.cache_dir.as_deref(), opts.cache_scope(), &td_arn).is_some();
+        if !cached {
+            clients.tracer.next_round();
+        }
+        match within(
+            deadline,
+            opts.timeout,
+            task::task_definition(clients, &td_arn, cluster, opts),
+        )
+        .await
+        {
+            Ok(td) => ev.task_definition = Some(td),
+            Err(err) => ev.notes.push(format!(
+                "could not read task definition {td_arn}: {err}; role names unknown"
+            )),
+        }
+    }
+    clients.tracer.next_round();
+    let mut work = ev.clone();
+    match within(deadline, opts.timeout, async {
+        logs::fetch_logs(clients, &mut work, opts, limits).await;
+        Ok(())
+    })
+    .await
+    {
+        Ok(()) => ev = work,
+        Err(err) => ev
+            .notes
+            .push(format!("logs not read: {err}; the verdict comes from the task alone")),
+    }
+    ev
+}
+
+#[cfg(test)]
+mod tests;

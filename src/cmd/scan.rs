@@ -24,7 +24,7 @@ use crate::source::bundle::{self, DescribeTasks};
 use crate::verdict::{diagnose, Options};
 
 /// Attempts per request in a scan: a fleet read is where throttling happens, so the SDK's
-/// adaptive retry gets more room than a single `why` does.
+/// standard retry gets more room than a single `why` does.
 const SCAN_RETRY_ATTEMPTS: u32 = 5;
 
 /// Runs `scan`.
@@ -239,7 +239,6 @@ impl Progress {
 fn live(args: &ScanArgs, filter: &Filter, matcher: &Matcher, eopts: &Options) -> Result<ScanReport, Failure> {
     let opts = AwsOptions {
         retry_attempts: SCAN_RETRY_ATTEMPTS,
-        adaptive_retry: true,
         ..aws_options(&args.aws)?
     };
     let rt = runtime()?;

@@ -46,6 +46,14 @@ pub fn diagnosis(d: &Diagnosis, o: &RenderOptions, w: &mut dyn Write) -> io::Res
     if let Some(r) = &v.resource {
         writeln!(w, "- **Resource:** `{}`", markdown_code(r))?;
     }
+    if let Some(scope) = &v.resource_scope {
+        let note = v
+            .scope_note
+            .as_deref()
+            .map(|n| format!(" ({})", markdown_inline(n)))
+            .unwrap_or_default();
+        writeln!(w, "- **Grant on:** `{}`{note}", markdown_code(scope))?;
+    }
     if let Some(p) = v.policy {
         writeln!(w, "- **Policy layer:** {}", p.name())?;
     }

@@ -97,6 +97,10 @@ pub fn diagnosis(d: &Diagnosis, o: &RenderOptions, w: &mut dyn Write) -> io::Res
     if let Some(r) = &v.resource {
         writeln!(w, "  {} {r}", "resource:".style(s.label))?;
     }
+    if let Some(scope) = &v.resource_scope {
+        let note = v.scope_note.as_deref().map(|n| format!(" ({n})")).unwrap_or_default();
+        writeln!(w, "  {} {scope}{note}", "grant on:".style(s.label))?;
+    }
     if let Some(p) = v.policy {
         writeln!(w, "  {} {}", "policy layer:".style(s.label), p.name())?;
     }

@@ -299,6 +299,18 @@ no_match = ["allowed"]
     }
 
     #[test]
+    fn a_culprit_that_contradicts_the_category_is_rejected() {
+        let s = load_user(&GOOD.replace("category = \"iam\"", "category = \"network\""))
+            .expect_err("network rule blaming the task role")
+            .to_string();
+        assert!(s.contains("a `network` rule cannot blame a role"), "{s}");
+        let s = load_user(&GOOD.replace("culprit = \"task-role\"", "culprit = \"not-iam\""))
+            .expect_err("iam rule blaming nobody")
+            .to_string();
+        assert!(s.contains("an `iam` rule must name the role"), "{s}");
+    }
+
+    #[test]
     fn ids_named_after_the_fix_are_rejected() {
         let s = load_user(&GOOD.replace("my-denial", "add-permission"))
             .expect_err("id")

@@ -314,6 +314,21 @@ fn validate(
             None
         }
     };
+    // A non-IAM failure never blames a role, and an IAM one always names who or defers to the phase.
+    match (r.category, r.culprit) {
+        (Category::Iam, RuleCulprit::NotIam) => err(
+            origin.line,
+            "an `iam` rule must name the role (`execution-role`, `task-role`, `instance-role`) or use `by-phase`, not `not-iam`".into(),
+        ),
+        (c, RuleCulprit::ExecutionRole | RuleCulprit::TaskRole | RuleCulprit::InstanceRole) if c != Category::Iam => err(
+            origin.line,
+            format!(
+                "a `{}` rule cannot blame a role: use `culprit = \"not-iam\"` (or `by-phase`), or `category = \"iam\"`",
+                c.name()
+            ),
+        ),
+        _ => {}
+    }
     for p in &r.permissions {
         if !is_action(p) {
             err(

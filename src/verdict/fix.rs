@@ -66,7 +66,12 @@ impl Values<'_> {
                         })
                 })
             }),
-            Placeholder::Container => self.container.map(str::to_string),
+            // A task-level text (the stop reason) speaks of the task's only or first container.
+            Placeholder::Container => self
+                .container
+                .map(str::to_string)
+                .or_else(|| ev.task.containers.first().map(|c| c.name.clone()))
+                .or_else(|| td.and_then(|t| t.container_definitions.first().map(|c| c.name.clone()))),
         }
     }
 

@@ -302,3 +302,23 @@ json.dump(event, sys.stdout, default=str)
     }
     drop(moto);
 }
+
+/// Every EventBridge sample's verdict, offline, in the three formats: a reviewed snapshot.
+#[test]
+fn event_verdicts_in_every_format_are_reviewed() {
+    for name in [
+        "essential-container-exited.json",
+        "essential-container-oom.json",
+        "spot-interruption.json",
+        "ssm-secrets-denied.json",
+        "task-state-change-running.json",
+    ] {
+        let p = sample(name);
+        let p = p.to_str().expect("utf-8 path");
+        for format in ["text", "markdown", "json"] {
+            let out = offline(&["why", "--event", p, "--offline", "--format", format]);
+            assert!(out.stderr.is_empty(), "{}", out.context());
+            insta::assert_snapshot!(format!("event-{name}-{format}"), out.stdout);
+        }
+    }
+}

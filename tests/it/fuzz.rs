@@ -1102,7 +1102,8 @@ fn corpus_through_the_binary_is_clean_in_every_format() {
                 None => r.run(&full),
             };
             let out = &o.stdout;
-            if !matches!(o.code, 0 | 1) {
+            // Every corpus line of `why` follows a denial a rule explains, and so does the paste.
+            if o.code != 0 {
                 failures.push(format!("{what} {fmt:?}: exit {}: {}", o.code, o.stderr));
             }
             for p in output_problems(fmt, out, &secrets) {

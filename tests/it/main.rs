@@ -8,6 +8,7 @@
 mod support;
 
 mod cli;
+mod defects;
 mod event;
 mod fuzz;
 mod hardening;

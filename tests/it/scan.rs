@@ -529,3 +529,18 @@ fn scan_bad_input_exits_2_with_one_line() {
     out.expect_code(1);
     assert!(out.stdout.contains("No stopped tasks"), "{}", out.context());
 }
+
+/// The offline fleet's report in the three formats: a reviewed snapshot.
+#[test]
+fn scan_report_in_every_format_is_reviewed() {
+    let scratch = tempfile::tempdir().expect("tempdir");
+    let file = fleet_file(scratch.path(), FLEET);
+    let fs = file.to_str().expect("utf-8 path");
+    for format in ["text", "markdown", "json"] {
+        let out = offline(scratch.path(), &["scan", "--from", fs, "--format", format]);
+        out.expect_code(0);
+        // The note names the temporary file: keep the snapshot independent of where it lives.
+        let stdout = out.stdout.replace(fs, "FLEET.json");
+        insta::assert_snapshot!(format!("scan-fleet-{format}"), stdout);
+    }
+}

@@ -16,15 +16,11 @@ use super::guard::{Guard, Tracer};
 use super::AwsOptions;
 use crate::error::SourceError;
 
-/// The SDK's retry configuration for these options: bounded attempts with exponential backoff and
-/// jitter; adaptive mode also rate-limits the client when AWS throttles it (a scan's bursts).
+/// The SDK's retry configuration for these options: standard mode, a bounded number of attempts
+/// with exponential backoff and jitter. (Adaptive mode's client-side rate limiter was tried for
+/// scans: after a burst of throttling it can hold a request back far longer than `--timeout`.)
 pub fn retry_config(opts: &AwsOptions) -> RetryConfig {
-    let retry = if opts.adaptive_retry {
-        RetryConfig::adaptive()
-    } else {
-        RetryConfig::standard()
-    };
-    retry.with_max_attempts(opts.retry_attempts.max(1))
+    RetryConfig::standard().with_max_attempts(opts.retry_attempts.max(1))
 }
 
 /// AWS clients sharing one configuration and one tracer.

@@ -42,10 +42,9 @@ pub struct AwsOptions {
     /// The whole run's budget; each operation also times out after it.
     pub timeout: Duration,
     pub trace: Option<PathBuf>,
-    /// Attempts per operation, the first included (the SDK retries throttling and transient errors).
+    /// Attempts per operation, the first included: the SDK's standard retry mode retries
+    /// throttling and transient errors with exponential backoff and jitter.
     pub retry_attempts: u32,
-    /// The SDK's adaptive retry mode (client-side rate limiting after throttling), for fleet scans.
-    pub adaptive_retry: bool,
 }
 
 impl Default for AwsOptions {
@@ -60,7 +59,6 @@ impl Default for AwsOptions {
             timeout: Duration::from_secs(30),
             trace: None,
             retry_attempts: 3,
-            adaptive_retry: false,
         }
     }
 }

@@ -1,7 +1,7 @@
 //! `scan`'s API rounds: the stopped tasks of a cluster (ListTasks pages, then DescribeTasks in
 //! batches of 100, a few in flight), each distinct task definition revision once, and the logs
 //! of the representative tasks. At most `concurrency` requests run at once; throttling is
-//! retried by the SDK itself (adaptive retry mode, see [`super::AwsOptions`]).
+//! retried by the SDK itself (see [`super::AwsOptions::retry_attempts`]).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -297,3 +297,91 @@ impl aws_credential_types::provider::ProvideCredentials for NoCreds {
         ))
     }
 }
+
+fn throttled_log_rules() -> (aws_smithy_mocks::Rule, aws_smithy_mocks::Rule) {
+    let gle = mock!(logs::Client::get_log_events).then_http_response(|| {
+        aws_smithy_runtime_api::http::Response::new(
+            aws_smithy_runtime_api::http::StatusCode::try_from(400).expect("status"),
+            aws_smithy_types::body::SdkBody::from(r#"{"__type":"ThrottlingException","message":"Rate exceeded"}"#),
+        )
+    });
+    let fle = mock!(logs::Client::filter_log_events)
+        .then_output(|| logs::operation::filter_log_events::FilterLogEventsOutput::builder().build());
+    (gle, fle)
+}
+
+/// Issue 9, defect 10: an incident is exactly when the API is busy. Logs that stay throttled
+/// after the SDK's retries are a note, and the verdict still comes from the task.
+#[tokio::test]
+async fn a_throttled_log_read_is_a_note_not_a_failure() {
+    let o = AwsOptions {
+        retry_attempts: 2,
+        ..opts()
+    };
+    let dt = mock!(ecs::Client::describe_tasks).then_output(task_output);
+    let dtd = mock!(ecs::Client::describe_task_definition).then_output(td_output);
+    let ecs = mock_client!(aws_sdk_ecs, RuleMode::MatchAny, [&dt, &dtd]);
+    let (gle, fle) = throttled_log_rules();
+    let retry = clients::retry_config(&o).with_initial_backoff(Duration::from_millis(1));
+    let logs = mock_client!(aws_sdk_cloudwatchlogs, RuleMode::MatchAny, [&gle, &fle], |c| c
+        .retry_config(retry.clone()));
+    let clients = Clients::from_clients(ecs, logs, "us-east-1", Arc::new(Tracer::new(None)));
+    let ev = fetch(&clients, &task_ref(), &o, &Limits::default(), deadline())
+        .await
+        .expect("the task was read: the diagnosis goes on");
+    assert_eq!(gle.num_calls(), 2, "the SDK retried as configured");
+    assert!(ev.logs.is_empty());
+    assert!(
+        ev.notes
+            .iter()
+            .any(|n| n.starts_with("logs of `app` not read: ThrottlingException after 2 attempts")),
+        "{:?}",
+        ev.notes
+    );
+    assert_eq!(ev.task.containers[0].exit_code, Some(137));
+}
+
+/// Scan's throttled calls are retried by the SDK's own retry configuration (a bounded number of
+/// attempts), not by a loop of ours.
+#[tokio::test]
+async fn throttling_is_retried_by_the_sdk_within_the_configured_attempts() {
+    let o = AwsOptions {
+        retry_attempts: 3,
+        ..opts()
+    };
+    let throttled = mock!(ecs::Client::describe_tasks)
+        .sequence()
+        .http_status(
+            400,
+            Some(r#"{"__type":"ThrottlingException","message":"Rate exceeded"}"#.into()),
+        )
+        .times(2)
+        .output(task_output)
+        .build();
+    let retry = clients::retry_config(&o).with_initial_backoff(Duration::from_millis(1));
+    let ecs = mock_client!(aws_sdk_ecs, RuleMode::Sequential, [&throttled], |c| c
+        .retry_config(retry.clone()));
+    let logs = mock_client!(aws_sdk_cloudwatchlogs, Vec::<&aws_smithy_mocks::Rule>::new());
+    let clients = Clients::from_clients(ecs, logs, "us-east-1", Arc::new(Tracer::new(None)));
+    let tasks = task::describe_tasks(&clients, "demo", &["t".to_string()], &o)
+        .await
+        .expect("the third attempt succeeds");
+    assert_eq!(tasks.len(), 1);
+    assert_eq!(throttled.num_calls(), 3);
+
+    let always = mock!(ecs::Client::describe_tasks).then_http_response(|| {
+        aws_smithy_runtime_api::http::Response::new(
+            aws_smithy_runtime_api::http::StatusCode::try_from(400).expect("status"),
+            aws_smithy_types::body::SdkBody::from(r#"{"__type":"ThrottlingException","message":"Rate exceeded"}"#),
+        )
+    });
+    let ecs = mock_client!(aws_sdk_ecs, RuleMode::MatchAny, [&always], |c| c
+        .retry_config(retry.clone()));
+    let logs = mock_client!(aws_sdk_cloudwatchlogs, Vec::<&aws_smithy_mocks::Rule>::new());
+    let clients = Clients::from_clients(ecs, logs, "us-east-1", Arc::new(Tracer::new(None)));
+    let e = task::describe_tasks(&clients, "demo", &["t".to_string()], &o)
+        .await
+        .expect_err("throttled on every attempt");
+    assert!(matches!(e, SourceError::Throttled { .. }), "{e}");
+    assert_eq!(always.num_calls(), 3, "no more than the configured attempts");
+}

@@ -135,6 +135,9 @@ pub struct Roles {
     /// The service principal a task or execution role's trust policy must name.
     #[serde(default)]
     pub task_trust_principal: Option<String>,
+    /// The action a trust policy statement allows.
+    #[serde(default)]
+    pub trust_action: Option<String>,
 }
 
 /// All the tables, merged over every rule file loaded.

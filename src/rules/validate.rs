@@ -132,6 +132,9 @@ impl Catalogue {
             if roles.task_trust_principal.is_some() {
                 k.roles.task_trust_principal = roles.task_trust_principal;
             }
+            if roles.trust_action.is_some() {
+                k.roles.trust_action = roles.trust_action;
+            }
         }
         k.resource_sources.extend(raw.resource_sources);
         for (action, facts) in raw.action_facts {

@@ -76,9 +76,10 @@ pub(super) fn snippets(top: &Finding, layer: PolicyLayer, k: &Knowledge) -> (Opt
                 .any(|a| k.action(a).and_then(|f| f.policy) == Some(PolicyLayer::Trust));
             let principal = match (&top.role_arn, assumes) {
                 (Some(caller), true) => json!({ "AWS": caller }),
-                _ => json!({ "Service": k.roles.task_trust_principal.as_deref().unwrap_or("ecs-tasks.amazonaws.com") }),
+                _ => json!({ "Service": k.roles.task_trust_principal.as_deref().unwrap_or("<service principal>") }),
             };
-            let stmt = json!({ "Effect": "Allow", "Principal": principal, "Action": "sts:AssumeRole" });
+            let action = k.roles.trust_action.as_deref().unwrap_or("<assume-role action>");
+            let stmt = json!({ "Effect": "Allow", "Principal": principal, "Action": action });
             (Some(stmt), None)
         }
         _ => (None, None),

@@ -166,10 +166,7 @@ pub fn scan(r: &ScanReport, w: &mut dyn Write) -> io::Result<()> {
     }
     if r.tasks == 0 {
         writeln!(w)?;
-        writeln!(
-            w,
-            "No stopped tasks to diagnose (ECS keeps stopped tasks for about an hour)."
-        )?;
+        writeln!(w, "{}", super::NO_TASKS)?;
     }
     if !r.notes.is_empty() {
         writeln!(w)?;

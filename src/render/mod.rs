@@ -91,6 +91,9 @@ pub(super) fn fix_line(fix: &str) -> String {
     fix.lines().map(str::trim_end).collect::<Vec<_>>().join(" ")
 }
 
+/// What a scan says when it found nothing to diagnose.
+pub(super) const NO_TASKS: &str = "No stopped tasks to diagnose (ECS keeps stopped tasks for about an hour).";
+
 /// Example task ARNs shown per group in text and markdown (JSON lists them all).
 pub const EXAMPLES_SHOWN: usize = 5;
 

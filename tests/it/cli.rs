@@ -4,9 +4,8 @@
 
 use crate::support::bin::{ecsdoctor, fixture, Out};
 
-use std::io::Read;
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use serde_json::Value;
 
@@ -469,20 +468,9 @@ fn user_rules_are_tested_and_used() {
 
 #[test]
 fn a_closed_pipe_ends_quietly() {
-    let mut child = cmd()
-        .args(["rules", "docs"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    let mut out = child.stdout.take().expect("stdout");
-    let mut buf = [0u8; 16];
-    let _ = out.read(&mut buf);
-    drop(out);
-    let o = child.wait_with_output().expect("wait");
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert!(!err.contains("panicked"), "{err}");
-    assert_eq!(o.status.code(), Some(0), "{err}");
+    let o = ecsdoctor().run_closing_stdout(&["rules", "docs"]);
+    assert!(o.stderr.is_empty(), "{}", o.stderr);
+    assert_eq!(o.code, 0, "{}", o.stderr);
 }
 
 #[test]

@@ -8,9 +8,7 @@
 use crate::support::bin::{ecsdoctor, fixture, Out, HANG_GUARD};
 use crate::support::checks;
 
-use std::io::Read;
 
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use checks::{first_forbidden, json_strings, md_plain, output_problems, secret_cases, strip_sgr, Fmt};
@@ -23,10 +21,6 @@ const TASK_ARN: &str = "arn:aws:ecs:eu-west-1:123456789012:task/prod/0f3c1e2d4b5
 const ACCOUNT: &str = "123456789012";
 /// A denial that a built-in rule quotes from the logs, so the text after it is shown as evidence.
 const DENIAL: &str = "AccessDeniedException: User: arn:aws:sts::123456789012:assumed-role/orders-api-task-role/0f3c1e2d4b5a69788796a5b4c3d2e1f0 is not authorized to perform: s3:GetObject on resource: arn:aws:s3:::acme-orders/key";
-
-fn cmd() -> Command {
-    ecsdoctor().std_command()
-}
 
 /// Runs the binary with `stdin` as input, failing on a hang after `guard`.
 fn run_guarded(args: &[&str], stdin: Option<&[u8]>, guard: Duration) -> Out {
@@ -958,28 +952,18 @@ fn a_closed_pipe_ends_quietly_in_every_format() {
     }
     let mut failures = Vec::new();
     for fmt in Fmt::ALL {
-        let mut child = cmd()
-            .args([
-                "why",
-                "--from",
-                b.path(),
-                "--format",
-                fmt.arg(),
-                "--max-evidence",
-                "500",
-            ])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn");
-        let mut out = child.stdout.take().expect("stdout");
-        let mut buf = [0u8; 16];
-        let _ = out.read(&mut buf);
-        drop(out);
-        let o = child.wait_with_output().expect("wait");
-        let err = String::from_utf8_lossy(&o.stderr);
-        if o.status.code() != Some(0) || !err.is_empty() {
-            failures.push(format!("{fmt:?}: exit {:?}, stderr {err:?}", o.status.code()));
+        let o = ecsdoctor().run_closing_stdout(&[
+            "why",
+            "--from",
+            b.path(),
+            "--format",
+            fmt.arg(),
+            "--max-evidence",
+            "500",
+        ]);
+        let err = &o.stderr;
+        if o.code != 0 || !err.is_empty() {
+            failures.push(format!("{fmt:?}: exit {}, stderr {err:?}", o.code));
         }
     }
     assert!(failures.is_empty(), "\n{}", failures.join("\n"));

@@ -143,6 +143,33 @@ impl Runner {
         std_cmd
     }
 
+    /// Runs `ecsdoctor ARGS` and closes its stdout after 16 bytes, as `| head -c 16` would.
+    pub fn run_closing_stdout(&self, args: &[&str]) -> Out {
+        use std::io::Read;
+        let mut c = self.std_command();
+        let start = Instant::now();
+        let mut child = c
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("the ecsdoctor binary runs");
+        let mut out = child.stdout.take().expect("stdout");
+        let mut buf = [0u8; 16];
+        let _ = out.read(&mut buf);
+        drop(out);
+        let o = child.wait_with_output().expect("wait");
+        Out {
+            args: args.iter().map(|s| s.to_string()).collect(),
+            code: o.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&buf).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+            elapsed: start.elapsed(),
+            trace: Vec::new(),
+        }
+    }
+
     /// Runs `ecsdoctor ARGS`; fails the test on a hang or a panic.
     pub fn run(&self, args: &[&str]) -> Out {
         let mut std_cmd = self.std_command();

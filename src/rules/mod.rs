@@ -38,6 +38,19 @@ pub const BUILTIN_FILES: &[(&str, &str)] = &[
     ("rules/integrations.toml", include_str!("../../rules/integrations.toml")),
     ("rules/app-sdk.toml", include_str!("../../rules/app-sdk.toml")),
     ("rules/app.toml", include_str!("../../rules/app.toml")),
+    (
+        "rules/instance-role.toml",
+        include_str!("../../rules/instance-role.toml"),
+    ),
+    ("rules/placement.toml", include_str!("../../rules/placement.toml")),
+    (
+        "rules/container-exit.toml",
+        include_str!("../../rules/container-exit.toml"),
+    ),
+    (
+        "rules/unnamed-denials.toml",
+        include_str!("../../rules/unnamed-denials.toml"),
+    ),
     ("rules/operations.toml", include_str!("../../rules/operations.toml")),
     ("rules/ecs.toml", include_str!("../../rules/ecs.toml")),
 ];

@@ -302,7 +302,9 @@ mod tests {
         assert!(needs_logs(&exited.diagnosis, &m), "{:?}", exited.diagnosis.verdict);
         let ssm = result(&task("arn:t/2", &SSM.replace("{ID}", "0f3c1e2d4b5a6978"), None), &m);
         assert!(!needs_logs(&ssm.diagnosis, &m), "{:?}", ssm.diagnosis.verdict);
-        let nothing = result(&task("arn:t/3", "Something nobody has seen before", None), &m);
+        let mut unseen = task("arn:t/3", "Something nobody has seen before", None);
+        unseen.containers[0].exit_code = None;
+        let nothing = result(&unseen, &m);
         assert!(!nothing.diagnosis.conclusive());
         assert!(needs_logs(&nothing.diagnosis, &m));
     }

@@ -4,7 +4,7 @@
 
 use super::{output, policy, rank, resource, Finding, Options, Phase, Verdict};
 use crate::arn::Arn;
-use crate::evidence::{role_name, Evidence};
+use crate::evidence::{role_name, Evidence, Field};
 use crate::rules::engine::Hit;
 use crate::rules::extract::Facts;
 use crate::rules::{expand_placeholders, Category, Culprit, Knowledge, Placeholder, PolicyLayer};
@@ -180,7 +180,12 @@ pub(super) fn verdict_from(ev: &Evidence, top: &Finding, all: &[Finding], phase:
         };
         format!("{who}{role_label} is denied {actions}{on}{layer}: {title}{calling}.")
     } else {
-        format!("Not an IAM problem ({}): {title}.", top.category.name())
+        // An exit-code finding says which container exited with what.
+        let exit = match (top.rank.field, top.source.strip_prefix("exit-code:")) {
+            (Some(Field::ExitCode), Some(container)) => format!(" (container {container} exited with code {})", top.evidence),
+            _ => String::new(),
+        };
+        format!("Not an IAM problem ({}): {title}{exit}.", top.category.name())
     };
     let who_must_act = if missing_role {
         Some(format!(

@@ -4,7 +4,6 @@
 
 use crate::support::bin::{ecsdoctor, fixture, Out};
 
-
 use std::process::Command;
 
 use serde_json::Value;

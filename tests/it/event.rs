@@ -84,12 +84,13 @@ fn event_spot_interruption_both_documented_stop_codes() {
 fn event_essential_container_exited_is_an_app_exit() {
     let out = event_json("essential-container-exited.json");
     assert_eq!(out.code, 0, "{}", out.context());
+    // The verdict names what the exit code means, not only that a container exited.
     assert_eq!(
         verdict(&out),
         (
             "not-iam".into(),
             "app".into(),
-            Some("essential-container-exited".into())
+            Some("exit-code-application-error".into())
         ),
         "{}",
         out.context()

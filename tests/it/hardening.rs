@@ -8,7 +8,6 @@
 use crate::support::bin::{ecsdoctor, fixture, Out, HANG_GUARD};
 use crate::support::checks;
 
-
 use std::time::{Duration, Instant};
 
 use checks::{first_forbidden, json_strings, md_plain, output_problems, secret_cases, strip_sgr, Fmt};

@@ -343,7 +343,7 @@ fn scan_from_file_groups_offline() {
                 "image-pull-network-unreachable".into()
             ),
             (3, "not-iam".into(), "app".into(), "container-oom-killed".into()),
-            (2, "not-iam".into(), "app".into(), "essential-container-exited".into()),
+            (2, "not-iam".into(), "app".into(), "exit-code-application-error".into()),
             (1, "unknown".into(), "unknown".into(), "".into()),
         ],
         "{ctx}"

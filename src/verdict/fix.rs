@@ -182,7 +182,9 @@ pub(super) fn verdict_from(ev: &Evidence, top: &Finding, all: &[Finding], phase:
     } else {
         // An exit-code finding says which container exited with what.
         let exit = match (top.rank.field, top.source.strip_prefix("exit-code:")) {
-            (Some(Field::ExitCode), Some(container)) => format!(" (container {container} exited with code {})", top.evidence),
+            (Some(Field::ExitCode), Some(container)) => {
+                format!(" (container {container} exited with code {})", top.evidence)
+            }
             _ => String::new(),
         };
         format!("Not an IAM problem ({}): {title}{exit}.", top.category.name())

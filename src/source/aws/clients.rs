@@ -13,6 +13,7 @@ use aws_sdk_cloudwatchlogs as logs;
 use aws_sdk_ecs as ecs;
 
 use super::guard::{Guard, Tracer};
+use super::signed::Signed;
 use super::AwsOptions;
 use crate::error::SourceError;
 
@@ -29,6 +30,8 @@ pub struct Clients {
     pub ecs: ecs::Client,
     base: Option<aws_config::SdkConfig>,
     logs: Arc<Mutex<BTreeMap<String, logs::Client>>>,
+    /// Signed requests to the services read only a few operations of (verification, delivery).
+    pub signed: Option<Signed>,
     pub tracer: Arc<Tracer>,
     pub region: String,
 }
@@ -66,8 +69,10 @@ impl Clients {
         let ecs_conf = ecs::config::Builder::from(&base)
             .interceptor(Guard(tracer.clone()))
             .build();
+        let signed = Signed::new(&base, &region, tracer.clone(), opts.timeout);
         Ok(Clients {
             ecs: ecs::Client::from_conf(ecs_conf),
+            signed,
             base: Some(base),
             logs: Arc::new(Mutex::new(BTreeMap::new())),
             tracer,
@@ -80,6 +85,7 @@ impl Clients {
         let map = BTreeMap::from([(String::new(), logs)]);
         Clients {
             ecs,
+            signed: None,
             base: None,
             logs: Arc::new(Mutex::new(map)),
             tracer,

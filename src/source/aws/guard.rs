@@ -13,14 +13,34 @@ use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
 
-/// The only operations ecsdoctor may send. Everything is read-only.
+/// The only operations ecsdoctor may send. Everything is read-only: the task and its logs (ECS,
+/// CloudWatch Logs), the service's events (`scan --service`), and what verification reads of the
+/// denied role's policies and the resource's policy (IAM, KMS, ECR, S3, Secrets Manager, SSM).
 pub const ALLOWED_OPERATIONS: &[&str] = &[
     "DescribeTasks",
     "DescribeTaskDefinition",
     "GetLogEvents",
     "FilterLogEvents",
     "ListTasks",
+    "DescribeServices",
+    "GetRole",
+    "ListRolePolicies",
+    "GetRolePolicy",
+    "ListAttachedRolePolicies",
+    "GetPolicy",
+    "GetPolicyVersion",
+    "SimulatePrincipalPolicy",
+    "GetKeyPolicy",
+    "GetRepositoryPolicy",
+    "GetBucketPolicy",
+    "GetResourcePolicy",
+    "DescribeSecret",
+    "DescribeParameters",
 ];
+
+/// What the Lambda runner may send besides: read its webhook URL (an SSM SecureString or a
+/// Secrets Manager secret) and publish to its SNS topic. Nothing else ever uses these.
+pub const DELIVERY_OPERATIONS: &[&str] = &["GetParameter", "GetSecretValue", "Publish"];
 
 /// Records calls and enforces the read-only list.
 #[derive(Debug, Default)]
@@ -57,6 +77,25 @@ impl Tracer {
     pub fn rounds(&self) -> usize {
         self.round.load(Ordering::SeqCst)
     }
+
+    /// Records one call in the current round (and in the trace file, if any).
+    pub fn record(&self, service: &str, operation: &str) {
+        let round = self.round.load(Ordering::SeqCst);
+        if let Ok(mut c) = self.calls.lock() {
+            c.push((round, service.to_string(), operation.to_string()));
+        }
+        if let Some(f) = &self.file {
+            if let Ok(mut f) = f.lock() {
+                let svc = if service.eq_ignore_ascii_case("cloudwatch logs") {
+                    "logs".to_string()
+                } else {
+                    service.to_ascii_lowercase()
+                };
+                let line = serde_json::json!({ "round": round, "service": svc, "operation": operation });
+                let _ = writeln!(f, "{line}");
+            }
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -82,21 +121,7 @@ impl Intercept for Guard {
         if !ALLOWED_OPERATIONS.contains(&op.as_str()) {
             return Err(format!("ecsdoctor is read-only and refused to send {service}:{op}").into());
         }
-        let round = self.0.round.load(Ordering::SeqCst);
-        if let Ok(mut c) = self.0.calls.lock() {
-            c.push((round, service.clone(), op.clone()));
-        }
-        if let Some(f) = &self.0.file {
-            if let Ok(mut f) = f.lock() {
-                let svc = if service.eq_ignore_ascii_case("cloudwatch logs") {
-                    "logs".to_string()
-                } else {
-                    service.to_ascii_lowercase()
-                };
-                let line = serde_json::json!({ "round": round, "service": svc, "operation": op });
-                let _ = writeln!(f, "{line}");
-            }
-        }
+        self.0.record(&service, &op);
         Ok(())
     }
 }

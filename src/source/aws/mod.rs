@@ -15,6 +15,7 @@ pub mod guard;
 pub mod logs;
 pub mod mapping;
 pub mod scan;
+pub mod signed;
 pub mod task;
 
 use std::path::PathBuf;
@@ -22,7 +23,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 pub use clients::Clients;
-pub use guard::{guard, Tracer, ALLOWED_OPERATIONS};
+pub use guard::{guard, Tracer, ALLOWED_OPERATIONS, DELIVERY_OPERATIONS};
 pub use logs::DENIAL_FILTER;
 
 use super::{EvidenceSource, Limits};

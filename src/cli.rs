@@ -133,10 +133,44 @@ pub struct WhyArgs {
 /// `ecsdoctor explain`.
 #[derive(Debug, Clone, Args)]
 pub struct ExplainArgs {
-    /// The text; read from standard input when absent.
+    /// The text (a stop reason, container reason and log lines, one per line); read from standard
+    /// input when absent.
     pub text: Option<String>,
+    /// The task's launch type, when the text cannot tell (EC2 without a task role falls back to
+    /// the instance role).
+    #[arg(long, value_enum, value_name = "TYPE")]
+    pub launch_type: Option<LaunchTypeArg>,
+    /// The task ran before it stopped: a denial is then the application's (task role).
+    #[arg(long, conflicts_with = "never_started")]
+    pub started: bool,
+    /// The task never started: a denial is then the ECS agent's (execution role).
+    #[arg(long)]
+    pub never_started: bool,
+    /// The task definition (`aws ecs describe-task-definition` output): its roles, secrets and log
+    /// groups.
+    #[arg(long, value_name = "FILE")]
+    pub task_def: Option<PathBuf>,
     #[command(flatten)]
     pub output: OutputArgs,
+}
+
+/// A launch type on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LaunchTypeArg {
+    Ec2,
+    Fargate,
+    External,
+}
+
+impl LaunchTypeArg {
+    /// As ECS writes it.
+    pub fn ecs_name(self) -> &'static str {
+        match self {
+            LaunchTypeArg::Ec2 => "EC2",
+            LaunchTypeArg::Fargate => "FARGATE",
+            LaunchTypeArg::External => "EXTERNAL",
+        }
+    }
 }
 
 /// `ecsdoctor capture`.

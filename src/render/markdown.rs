@@ -32,6 +32,12 @@ pub fn diagnosis(d: &Diagnosis, o: &RenderOptions, w: &mut dyn Write) -> io::Res
         )
     };
     writeln!(w, "- **Phase:** {}{signals}", d.phase.name())?;
+    writeln!(
+        w,
+        "- **Confidence:** {} — {}",
+        v.confidence.name(),
+        markdown_inline(&v.confidence_reason)
+    )?;
     if let Some(r) = &v.role_arn {
         writeln!(w, "- **Principal:** `{}`", markdown_code(r))?;
     }

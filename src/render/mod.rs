@@ -70,6 +70,7 @@ pub fn scan(r: &ScanReport, format: Format, opts: &RenderOptions, w: &mut dyn Wr
 /// The verdict's tag in text: `NOT IAM (network)`, `INCONCLUSIVE`, `EXECUTION-ROLE`.
 pub(super) fn tag_text(culprit: Culprit, category: Category) -> String {
     match culprit {
+        Culprit::NotIam if category == Category::Iam => "CALLER (iam)".to_string(),
         Culprit::NotIam => format!("NOT IAM ({})", category.name()),
         Culprit::Unknown if category == Category::Unknown => "INCONCLUSIVE".to_string(),
         c => c.name().to_ascii_uppercase(),
@@ -79,6 +80,7 @@ pub(super) fn tag_text(culprit: Culprit, category: Category) -> String {
 /// The verdict's tag in markdown: `Not IAM (network)`, `Inconclusive`, `IAM: the task role`.
 pub(super) fn tag_markdown(culprit: Culprit, category: Category) -> String {
     match culprit {
+        Culprit::NotIam if category == Category::Iam => "IAM: the caller, not the task's roles".to_string(),
         Culprit::NotIam => format!("Not IAM ({})", category.name()),
         Culprit::Unknown if category == Category::Unknown => "Inconclusive".to_string(),
         c => format!("IAM: {}", c.describe()),

@@ -48,6 +48,13 @@ pub fn diagnosis(d: &Diagnosis, o: &RenderOptions, w: &mut dyn Write) -> io::Res
             format!(" ({})", d.phase_signals.join("; "))
         }
     )?;
+    writeln!(
+        w,
+        "{} {} — {}",
+        "confidence:".style(s.label),
+        v.confidence.name(),
+        v.confidence_reason
+    )?;
     if d.roles.execution_role_arn.is_some() || d.roles.task_role_arn.is_some() {
         writeln!(
             w,
@@ -75,7 +82,13 @@ pub fn diagnosis(d: &Diagnosis, o: &RenderOptions, w: &mut dyn Write) -> io::Res
                 f.source.style(s.dim)
             )?;
             writeln!(w, "    {}", f.evidence)?;
-            writeln!(w, "    {} {} — {}", "→".style(s.dim), f.culprit.describe(), f.reason)?;
+            writeln!(
+                w,
+                "    {} {} — {}",
+                "→".style(s.dim),
+                f.culprit.describe_in(f.category),
+                f.reason
+            )?;
         }
         if d.findings.len() > o.max_evidence.max(1) {
             writeln!(

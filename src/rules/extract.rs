@@ -25,18 +25,14 @@ static ACTION: LazyLock<Regex> = LazyLock::new(|| {
         r"not authorized to perform:?\s*([a-z0-9-]+:[A-Za-z0-9*]+)|(?:no|explicit deny in an?)\b[^.]{0,60}?\ballows? the ([a-z0-9-]+:[A-Za-z0-9*]+) action|allows the ([a-z0-9-]+:[A-Za-z0-9*]+) action",
     )
 });
+/// A bare `service:Action` in a denial whose sentence was cut or redacted
+/// ("AccessDeniedException: xxxxx ecs:DescribeClusters x").
+static BARE_ACTION: LazyLock<Regex> =
+    LazyLock::new(|| regex::Regex::new(r"(?:^|[\s(\[\x22'])([a-z][a-z0-9-]*):([A-Z][A-Za-z0-9]+)\b").expect("valid"));
+static DENIAL_WORD: LazyLock<Regex> = LazyLock::new(|| {
+    re(r"AccessDenied|Access Denied|not authorized|Forbidden|UnauthorizedOperation|AuthorizationError")
+});
 static RESOURCE: LazyLock<Regex> = LazyLock::new(|| re(r#"\bon resource:\s*"?([^\s"]+)"?"#));
-static GO2_OPERATION: LazyLock<Regex> = LazyLock::new(|| re(r"operation error ([A-Za-z0-9 .-]+?): ([A-Za-z0-9]+)"));
-static PY_OPERATION: LazyLock<Regex> = LazyLock::new(|| re(r"when calling the ([A-Za-z0-9]+) operation"));
-static PHP_OPERATION: LazyLock<Regex> =
-    LazyLock::new(|| re(r#"Error executing "([A-Za-z0-9]+)" on "https?://([a-z0-9-]+)[.]"#));
-static JAVA_SERVICE: LazyLock<Regex> = LazyLock::new(|| re(r"\(Service: ([A-Za-z0-9 ]+?)[;,]"));
-static JS3_OPERATION: LazyLock<Regex> =
-    LazyLock::new(|| re(r"deserializeAws_(?:json1_[01]|restJson1|restXml|query|ec2)([A-Za-z0-9]+)CommandError"));
-static JS3_SERVICE: LazyLock<Regex> = LazyLock::new(|| re(r"@aws-sdk[/+]client-([a-z0-9-]+)"));
-static JAVA_OPERATION: LazyLock<Regex> =
-    LazyLock::new(|| re(r"\b(?:Amazon|Aws)?([A-Za-z0-9]+)Client\.(?:[a-z]\w*\.)*?([a-z][A-Za-z0-9]+)\("));
-
 /// A principal named in a message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {
@@ -54,10 +50,13 @@ pub struct Principal {
 
 impl Principal {
     /// The session is an EC2 instance id: instance-profile credentials from IMDS.
+    /// An ECS Anywhere managed instance (`mi-...`, the SSM hybrid activation role) counts too: it is
+    /// that host's instance role.
     pub fn is_instance_session(&self) -> bool {
-        self.session
-            .as_deref()
-            .is_some_and(|s| s.len() >= 10 && s.starts_with("i-") && s[2..].chars().all(|c| c.is_ascii_hexdigit()))
+        self.session.as_deref().is_some_and(|s| {
+            let id = s.strip_prefix("i-").or_else(|| s.strip_prefix("mi-"));
+            id.is_some_and(|id| id.len() >= 8 && id.chars().all(|c| c.is_ascii_hexdigit()))
+        })
     }
 
     /// The session looks like an ECS task id (32 hex characters, or a UUID for old tasks).
@@ -87,6 +86,8 @@ pub struct Facts {
     pub policy: Option<PolicyLayer>,
     pub service: Option<String>,
     pub operation: Option<String>,
+    /// The action was inferred from the operation, not named in the message.
+    pub action_inferred: bool,
 }
 
 /// Parses the denied principal.
@@ -126,7 +127,13 @@ pub fn facts(text: &str, knowledge: &Knowledge) -> Facts {
         .and_then(|c| c.get(1))
         .map(|m| m.as_str().trim_end_matches([',', '.', ';', ')']).to_string())
         .filter(|r| !r.is_empty());
-    let (service, operation) = service_operation(text);
+    let (service, operation) = service_operation(text, knowledge);
+    // A denial cut or redacted before "not authorized to perform:" may still show the action.
+    let (action, action_inferred) = match action {
+        Some(a) => (Some(a), false),
+        None => (bare_action(text), true),
+    };
+    let action_inferred = action_inferred && action.is_some();
     let policy = policy_layer(text, action.as_deref(), knowledge);
     Facts {
         principal: principal(text),
@@ -135,7 +142,21 @@ pub fn facts(text: &str, knowledge: &Knowledge) -> Facts {
         policy,
         service,
         operation,
+        action_inferred,
     }
+}
+
+/// The one `service:Action` token of a denial line, if there is exactly one.
+fn bare_action(text: &str) -> Option<String> {
+    if !DENIAL_WORD.is_match(text) {
+        return None;
+    }
+    let mut found = BARE_ACTION
+        .captures_iter(text)
+        .filter(|c| !matches!(&c[1], "aws" | "arn" | "http" | "https" | "s3a"))
+        .map(|c| format!("{}:{}", &c[1], &c[2]));
+    let first = found.next()?;
+    found.all(|a| a == first).then_some(first)
 }
 
 /// `S3:putobject` -> `s3:PutObject` (service lower-case, action as printed but first letter upper).
@@ -149,32 +170,10 @@ fn normalize_action(a: &str) -> String {
     format!("{}:{act}", svc.to_ascii_lowercase())
 }
 
-/// The SDK's service and operation names, from the forms the SDKs print.
-pub fn service_operation(text: &str) -> (Option<String>, Option<String>) {
-    if let Some(c) = GO2_OPERATION.captures(text) {
-        return (Some(c[1].trim().to_string()), Some(c[2].to_string()));
-    }
-    if let Some(c) = PHP_OPERATION.captures(text) {
-        return (Some(c[2].to_string()), Some(c[1].to_string()));
-    }
-    if let Some(c) = JS3_OPERATION.captures(text) {
-        let service = JS3_SERVICE.captures(text).map(|s| s[1].replace('-', ""));
-        return (service, Some(c[1].to_string()));
-    }
-    let service = JAVA_SERVICE.captures(text).map(|c| c[1].trim().to_string());
-    if let Some(c) = PY_OPERATION.captures(text) {
-        return (service, Some(c[1].to_string()));
-    }
-    if let Some(c) = JAVA_OPERATION.captures(text) {
-        let op = c[2].to_string();
-        let mut chars = op.chars();
-        let op = chars
-            .next()
-            .map(|f| f.to_ascii_uppercase().to_string() + chars.as_str())
-            .unwrap_or_default();
-        return (service.or_else(|| Some(c[1].to_string())), Some(op));
-    }
-    (service, None)
+/// The SDK's service and operation names, from the forms the knowledge tables list
+/// (`[[operation_form]]`, `[[service_form]]` in `rules/operations.toml`).
+pub fn service_operation(text: &str, knowledge: &Knowledge) -> (Option<String>, Option<String>) {
+    knowledge.service_operation(text)
 }
 
 /// The policy layer a modern AccessDenied message names in its tail ("with an explicit deny in a
@@ -223,6 +222,10 @@ mod tests {
         super::policy_layer(text, action, &KNOWLEDGE)
     }
 
+    fn service_operation(text: &str) -> (Option<String>, Option<String>) {
+        super::service_operation(text, &KNOWLEDGE)
+    }
+
     #[test]
     fn reads_an_assumed_role_principal_with_a_task_session() {
         let f = facts("AccessDeniedException: User: arn:aws:sts::123456789012:assumed-role/ecsTaskExecutionRole/7cb7b3bcc4b642298dc313b41fdc8d9d is not authorized to perform: ssm:GetParameters on resource: arn:aws:ssm:us-east-1:123456789012:parameter/x because no identity-based policy allows the ssm:GetParameters action");
@@ -248,6 +251,18 @@ mod tests {
         )
         .expect("p");
         assert!(p.is_instance_session());
+    }
+
+    #[test]
+    fn an_ecs_anywhere_managed_instance_session_is_an_instance_session() {
+        let p = principal("User: arn:aws:sts::123456789012:assumed-role/ECSAnywhereRole/mi-0123456789abcdef0 is not")
+            .expect("p");
+        assert!(p.is_instance_session());
+        assert!(
+            !principal("User: arn:aws:sts::123456789012:assumed-role/r/mike-session is not")
+                .expect("p")
+                .is_instance_session()
+        );
     }
 
     #[test]
@@ -346,6 +361,49 @@ mod tests {
             service_operation("at deserializeAws_restXmlGetObjectCommandError (/app/node_modules/@aws-sdk/client-s3/dist-cjs/protocols/Aws_restXml.js:4356:41)"),
             (Some("s3".into()), Some("GetObject".into()))
         );
+    }
+
+    #[test]
+    fn operations_are_read_from_stack_frames_request_classes_and_http_logs() {
+        let cases = [
+            (
+                "at de_GetObjectCommandError (/app/node_modules/@aws-sdk/client-s3/dist-cjs/index.js:4938:21)",
+                Some("s3"),
+                "GetObject",
+            ),
+            (
+                "com.amazonaws.services.s3.model.AmazonS3Exception: Access Denied at GetObjectRequest",
+                None,
+                "GetObject",
+            ),
+            ("  File \"/app/export.py\", line 40, in run\n    s3.put_object(Bucket=b, Key=k)", Some("s3"), "PutObject"),
+            ("at Object.upload (s3.upload(params).promise())", Some("s3"), "Upload"),
+            (
+                "Client error: `PUT https://acme.s3.us-west-2.amazonaws.com/a.jpg` resulted in a `403 Forbidden` response",
+                Some("s3"),
+                "PutObject",
+            ),
+        ];
+        for (text, service, op) in cases {
+            let (s, o) = service_operation(text);
+            assert_eq!(o.as_deref(), Some(op), "{text}");
+            if let Some(want) = service {
+                assert_eq!(s.as_deref(), Some(want), "{text}");
+            }
+        }
+        assert_eq!(service_operation("a plain line with Request in it").1, None);
+    }
+
+    #[test]
+    fn a_redacted_denial_still_shows_its_action() {
+        let f = facts("AccessDeniedException: xxxxx ecs:DescribeClusters x");
+        assert_eq!(f.action.as_deref(), Some("ecs:DescribeClusters"));
+        assert!(f.action_inferred);
+        // Not a denial, or two different actions: nothing is taken.
+        assert_eq!(facts("calling ecs:DescribeClusters").action, None);
+        assert_eq!(facts("AccessDenied for s3:GetObject or s3:PutObject").action, None);
+        // Condition keys and ARNs are not actions.
+        assert_eq!(facts("AccessDenied: aws:SourceVpc mismatch").action, None);
     }
 
     #[test]

@@ -88,6 +88,34 @@ pub struct ResourceCheck {
     pub note: String,
 }
 
+/// How an operation name is written in a form: as the API names it, or in a language's case.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OperationCase {
+    /// `PutObject` as printed.
+    #[default]
+    Api,
+    /// `putObject` or `put_object`: made `PutObject`.
+    Pascal,
+}
+
+/// One way an SDK, a stack frame or an HTTP log names the operation (and maybe the service) of
+/// a failed call: "operation error S3: PutObject", `de_PutObjectCommandError`, `GetObjectRequest`,
+/// `s3.put_object(`, `PUT https://bucket.s3...`.
+#[derive(Debug, Clone)]
+pub struct OperationForm {
+    /// With a group `operation` (or `verb`) and maybe `service`.
+    pub pattern: Regex,
+    /// The service when the form implies one.
+    pub service: Option<String>,
+    /// Where else in the same text the service is named (a group `service`).
+    pub service_from: Option<Regex>,
+    /// How the operation is written.
+    pub case: OperationCase,
+    /// `verb` group value -> operation (`PUT` -> `PutObject`).
+    pub verbs: BTreeMap<String, String>,
+}
+
 /// How much each signal weighs when the phase (startup or runtime) is decided.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -113,6 +141,23 @@ pub struct PhaseWeights {
     /// A container has an exit code.
     #[serde(default)]
     pub container_exited: u32,
+    /// Words only startup errors carry (`ResourceInitializationError`, `CannotPullContainer`):
+    /// a stop reason or a pasted line holding one is evidence the task never started, even where
+    /// no startup rule matched (the message was cut, or its tail is new). Matched
+    /// case-insensitively.
+    #[serde(default)]
+    pub startup_words: Vec<String>,
+}
+
+impl PhaseWeights {
+    /// The first startup word in a text, if any.
+    pub fn startup_word<'a>(&'a self, text: &str) -> Option<&'a str> {
+        let lower = text.to_ascii_lowercase();
+        self.startup_words
+            .iter()
+            .find(|w| lower.contains(&w.to_ascii_lowercase()))
+            .map(String::as_str)
+    }
 }
 
 /// One stop code's vote.
@@ -138,6 +183,10 @@ pub struct Roles {
     /// The action a trust policy statement allows.
     #[serde(default)]
     pub trust_action: Option<String>,
+    /// Actions of whoever starts or deploys tasks (RunTask, iam:PassRole ...): denied to a
+    /// principal that is not one of the task's roles, the caller needs the fix.
+    #[serde(default)]
+    pub caller_actions: BTreeSet<String>,
 }
 
 /// All the tables, merged over every rule file loaded.
@@ -159,6 +208,11 @@ pub struct Knowledge {
     pub scopes: Vec<ResourceScope>,
     /// Shapes resources must have.
     pub checks: Vec<ResourceCheck>,
+    /// Forms naming a failed call's operation, tried in order (the first that matches decides).
+    pub operation_forms: Vec<OperationForm>,
+    /// Forms naming only the service (`(Service: Amazon S3; ...)`), used when an operation form
+    /// names none.
+    pub service_forms: Vec<Regex>,
     /// Phase signal weights.
     pub phase: PhaseWeights,
 }
@@ -200,6 +254,11 @@ impl Knowledge {
         self.actions.get(&action.to_ascii_lowercase())
     }
 
+    /// Whether this is the action of a caller that starts or deploys tasks.
+    pub fn is_caller_action(&self, action: &str) -> bool {
+        self.roles.caller_actions.iter().any(|a| a.eq_ignore_ascii_case(action))
+    }
+
     /// Whether only an execution role ever calls this action's service.
     pub fn execution_role_only(&self, action: &str) -> bool {
         self.roles.execution_role_only.contains(service_of(action))
@@ -233,6 +292,61 @@ impl Knowledge {
     }
 }
 
+impl Knowledge {
+    /// The SDK's service and operation names in a text, from the first form that names an
+    /// operation; the service falls back to a service-only form.
+    pub fn service_operation(&self, text: &str) -> (Option<String>, Option<String>) {
+        let hint = self.service_forms.iter().find_map(|re| {
+            re.captures(text)
+                .and_then(|c| c.name("service"))
+                .map(|m| m.as_str().trim().to_string())
+        });
+        for form in &self.operation_forms {
+            let Some(c) = form.pattern.captures(text) else {
+                continue;
+            };
+            let operation = match (c.name("operation"), c.name("verb")) {
+                (Some(op), _) => Some(op.as_str().to_string()),
+                (None, Some(verb)) => form.verbs.get(&verb.as_str().to_ascii_uppercase()).cloned(),
+                (None, None) => None,
+            };
+            let Some(operation) = operation.map(|op| match form.case {
+                OperationCase::Api => op,
+                OperationCase::Pascal => pascal(&op),
+            }) else {
+                continue;
+            };
+            let service = c
+                .name("service")
+                .map(|m| m.as_str().trim().to_string())
+                .or_else(|| form.service.clone())
+                .or_else(|| {
+                    form.service_from
+                        .as_ref()
+                        .and_then(|re| re.captures(text))
+                        .and_then(|s| s.name("service"))
+                        .map(|m| m.as_str().replace('-', ""))
+                })
+                .or_else(|| hint.clone());
+            return (service, Some(operation));
+        }
+        (hint, None)
+    }
+}
+
+/// `putObject` / `put_object` -> `PutObject`.
+fn pascal(op: &str) -> String {
+    op.split('_')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let mut c = p.chars();
+            c.next()
+                .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
+                .unwrap_or_default()
+        })
+        .collect()
+}
+
 /// The IAM service prefix of an action (`kms:Decrypt` -> `kms`).
 pub fn service_of(action: &str) -> &str {
     action.split(':').next().unwrap_or(action)
@@ -263,6 +377,14 @@ mod tests {
             k.action_for(Some("DynamoDB"), "UpdateItem").as_deref(),
             Some("dynamodb:UpdateItem")
         );
+    }
+
+    #[test]
+    fn names_in_a_languages_case_become_api_names() {
+        assert_eq!(pascal("putObject"), "PutObject");
+        assert_eq!(pascal("put_object"), "PutObject");
+        assert_eq!(pascal("upload_file"), "UploadFile");
+        assert_eq!(pascal("GetObject"), "GetObject");
     }
 
     #[test]

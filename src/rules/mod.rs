@@ -51,6 +51,7 @@ pub const BUILTIN_FILES: &[(&str, &str)] = &[
         "rules/unnamed-denials.toml",
         include_str!("../../rules/unnamed-denials.toml"),
     ),
+    ("rules/floor.toml", include_str!("../../rules/floor.toml")),
     ("rules/operations.toml", include_str!("../../rules/operations.toml")),
     ("rules/ecs.toml", include_str!("../../rules/ecs.toml")),
 ];

@@ -52,6 +52,15 @@ kebab_enum! {
 }
 
 impl Culprit {
+    /// A phrase for people that knows the caller: an IAM denial that no role of the task can fix
+    /// (culprit `not-iam`, category `iam`) is the caller's that runs or deploys the task.
+    pub fn describe_in(self, category: Category) -> &'static str {
+        match (self, category) {
+            (Culprit::NotIam, Category::Iam) => "the caller that runs or deploys the task",
+            _ => self.describe(),
+        }
+    }
+
     /// A phrase for people ("the task execution role").
     pub fn describe(self) -> &'static str {
         match self {

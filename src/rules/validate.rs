@@ -5,7 +5,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Deserialize;
 
-use super::knowledge::{ActionFacts, PhaseWeights, ResourceCheck, ResourceScope, ResourceSource, Roles};
+use super::knowledge::{
+    ActionFacts, OperationCase, OperationForm, PhaseWeights, ResourceCheck, ResourceScope, ResourceSource, Roles,
+};
 use super::model::{Category, Examples, Origin, PolicyLayer, Rule, RuleCulprit, RulePhase, When};
 use super::placeholders::{placeholders, Placeholder};
 use super::{compile_pattern, is_action, line_of, Catalogue, RuleFileError};
@@ -62,6 +64,28 @@ struct RawCheck {
     note: String,
 }
 
+/// A `[[operation_form]]` entry as written.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawOperationForm {
+    pattern: toml::Spanned<String>,
+    #[serde(default)]
+    service: Option<String>,
+    #[serde(default)]
+    service_from: Option<toml::Spanned<String>>,
+    #[serde(default)]
+    case: OperationCase,
+    #[serde(default)]
+    verbs: BTreeMap<String, String>,
+}
+
+/// A `[[service_form]]` entry as written.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawServiceForm {
+    pattern: toml::Spanned<String>,
+}
+
 /// A rule file: rules, built-ins to disable, and the knowledge tables.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -88,6 +112,10 @@ pub(super) struct RawFile {
     resource_check: Vec<RawCheck>,
     #[serde(default)]
     phase: Option<PhaseWeights>,
+    #[serde(default)]
+    operation_form: Vec<RawOperationForm>,
+    #[serde(default)]
+    service_form: Vec<RawServiceForm>,
 }
 
 impl Catalogue {
@@ -135,6 +163,15 @@ impl Catalogue {
             if roles.trust_action.is_some() {
                 k.roles.trust_action = roles.trust_action;
             }
+            for a in &roles.caller_actions {
+                if !is_action(a) {
+                    errors.push(file_err(
+                        None,
+                        format!("`roles.caller_actions` entry `{a}` is not an IAM action like `ecs:RunTask`"),
+                    ));
+                }
+            }
+            k.roles.caller_actions.extend(roles.caller_actions);
         }
         k.resource_sources.extend(raw.resource_sources);
         for (action, facts) in raw.action_facts {
@@ -147,27 +184,30 @@ impl Catalogue {
             k.actions.insert(action.to_ascii_lowercase(), facts);
         }
         k.resource_policy_layers.extend(raw.resource_policy_layers);
-        let mut regex = |p: &toml::Spanned<String>, what: &str| match compile_pattern(p.get_ref()) {
-            Ok(re) => Some(re),
-            Err(e) => {
-                errors.push(file_err(
-                    Some(line_of(text, p.span().start)),
-                    format!("`{what}` is not a valid regex: {}", last_line(&e.to_string())),
-                ));
-                None
-            }
-        };
+        let regex =
+            |p: &toml::Spanned<String>, what: &str, errors: &mut Vec<RuleFileError>| match compile_pattern(p.get_ref())
+            {
+                Ok(re) => Some(re),
+                Err(e) => {
+                    errors.push(file_err(
+                        Some(line_of(text, p.span().start)),
+                        format!("`{what}` is not a valid regex: {}", last_line(&e.to_string())),
+                    ));
+                    None
+                }
+            };
+        let mut forms = Vec::new();
         let mut scopes = Vec::new();
         for s in raw.resource_scope {
-            if let Some(pattern) = regex(&s.pattern, "resource_scope.match") {
+            if let Some(pattern) = regex(&s.pattern, "resource_scope.match", errors) {
                 scopes.push((s.pattern.span().start, pattern, s.scope, s.note));
             }
         }
         let mut checks = Vec::new();
         for c in raw.resource_check {
             if let (Some(applies), Some(expect)) = (
-                regex(&c.applies, "resource_check.applies"),
-                regex(&c.expect, "resource_check.expect"),
+                regex(&c.applies, "resource_check.applies", errors),
+                regex(&c.expect, "resource_check.expect", errors),
             ) {
                 checks.push(ResourceCheck {
                     applies,
@@ -176,6 +216,52 @@ impl Catalogue {
                 });
             }
         }
+        for f in raw.operation_form {
+            let service_from = match &f.service_from {
+                Some(p) => match regex(p, "operation_form.service_from", errors) {
+                    Some(re) => Some(re),
+                    None => continue,
+                },
+                None => None,
+            };
+            let Some(pattern) = regex(&f.pattern, "operation_form.pattern", errors) else {
+                continue;
+            };
+            if !pattern
+                .capture_names()
+                .flatten()
+                .any(|n| n == "operation" || n == "verb")
+            {
+                errors.push(file_err(
+                    Some(line_of(text, f.pattern.span().start)),
+                    "`operation_form.pattern` needs a named group `operation` (or `verb` with `verbs`)".into(),
+                ));
+                continue;
+            }
+            forms.push(OperationForm {
+                pattern,
+                service: f.service,
+                service_from,
+                case: f.case,
+                verbs: f.verbs.into_iter().map(|(k, v)| (k.to_ascii_uppercase(), v)).collect(),
+            });
+        }
+        let mut service_forms = Vec::new();
+        for f in &raw.service_form {
+            let p = &f.pattern;
+            if let Some(re) = regex(p, "service_form.pattern", errors) {
+                if re.capture_names().flatten().any(|n| n == "service") {
+                    service_forms.push(re);
+                } else {
+                    errors.push(file_err(
+                        Some(line_of(text, p.span().start)),
+                        "`service_form` needs a named group `service`".into(),
+                    ));
+                }
+            }
+        }
+        self.knowledge.operation_forms.extend(forms);
+        self.knowledge.service_forms.extend(service_forms);
         for (start, pattern, scope, note) in scopes {
             let groups: BTreeSet<&str> = pattern.capture_names().flatten().collect();
             let unknown: Vec<String> = placeholders(&scope)
@@ -198,6 +284,7 @@ impl Catalogue {
         if let Some(p) = raw.phase {
             let w = &mut self.knowledge.phase;
             w.stop_codes.extend(p.stop_codes);
+            w.startup_words.extend(p.startup_words);
             // A file that sets a weight overrides it; 0 (unset) keeps the earlier value.
             for (dst, src) in [
                 (&mut w.startup_rule, p.startup_rule),

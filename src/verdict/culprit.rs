@@ -98,10 +98,14 @@ pub(super) fn resolve(
                 // A role that is neither of the task's: an assumed role further down a chain, or
                 // (on EC2) the instance role. The fix belongs to the role the message names.
                 let (c, _, why) = by_phase(ev, phase, f, k);
-                let c = if c == Culprit::TaskRole && p.is_task_session() {
-                    Culprit::TaskRole
-                } else {
-                    c
+                // A rule that names whose work this is (the agent's own calls are the instance
+                // role's) outranks the phase.
+                let c = match rule.culprit {
+                    RuleCulprit::ExecutionRole => Culprit::ExecutionRole,
+                    RuleCulprit::TaskRole => Culprit::TaskRole,
+                    RuleCulprit::InstanceRole => Culprit::InstanceRole,
+                    _ if c == Culprit::TaskRole && p.is_task_session() => Culprit::TaskRole,
+                    _ => c,
                 };
                 return (
                     c,
@@ -111,7 +115,21 @@ pub(super) fn resolve(
                 );
             }
             // No task definition: judge by the name and the rule.
-            if name.to_ascii_lowercase().contains("execution") {
+            let lower = name.to_ascii_lowercase();
+            if ["instancerole", "instance-role", "instance_role", "instanceprofile"]
+                .iter()
+                .any(|n| lower.contains(n))
+                && rule.culprit == RuleCulprit::ByPhase
+            {
+                return (
+                    Culprit::InstanceRole,
+                    p.role_arn(),
+                    format!(
+                        "no task definition to compare with; the denied role `{name}` is named like a container instance role"
+                    ),
+                );
+            }
+            if lower.contains("execution") {
                 return (
                     Culprit::ExecutionRole,
                     p.role_arn(),
@@ -213,4 +231,41 @@ fn by_phase(ev: &Evidence, phase: Phase, f: &Facts, k: &Knowledge) -> (Culprit, 
             "the phase could not be decided and the message names no principal".into(),
         ),
     }
+}
+
+/// A denial of a principal that is not one of the task's (nor an instance session).
+pub(super) struct Outside {
+    pub(super) role_arn: Option<String>,
+    pub(super) reason: String,
+    pub(super) category: Category,
+}
+
+/// A denial no role of the task can fix: the caller that starts or deploys tasks was denied
+/// (RunTask, iam:PassRole ...), or an IAM user's static keys were used instead of the task role.
+pub(super) fn outside_the_task(ev: &Evidence, f: &Facts, k: &Knowledge) -> Option<Outside> {
+    let p = f.principal.as_ref()?;
+    let (exec, task) = ev.role_names();
+    let task_role = p.name.as_deref().is_some_and(|n| Some(n) == exec || Some(n) == task);
+    if task_role || p.is_instance_session() || p.is_task_session() {
+        return None;
+    }
+    let action = f.action.as_deref().unwrap_or_default();
+    if k.is_caller_action(action) {
+        return Some(Outside {
+            role_arn: p.role_arn(),
+            reason: format!(
+                "the denied principal {} is the caller that starts or deploys tasks, not one of the task's roles: the caller needs {action}",
+                p.arn
+            ),
+            category: Category::Iam,
+        });
+    }
+    (p.kind == "user" || p.kind == "root").then(|| Outside {
+        role_arn: None,
+        reason: format!(
+            "the denied principal {} is an IAM {}, not a role of the task: the app signs with static credentials (environment or file) that take precedence over the task role; remove them and let the SDK use the task role",
+            p.arn, p.kind
+        ),
+        category: Category::Config,
+    })
 }

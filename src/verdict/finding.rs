@@ -3,11 +3,12 @@
 //! the policy layer, and the rule's fix filled in. Strings stay raw here; [`super::output`] cleans
 //! them where the finding is added to the model.
 
+use super::confidence::{looks_truncated, Basis};
 use super::{culprit, fix, phase, resource, Finding, Options, Phase, RankKey};
 use crate::evidence::{Evidence, Field, Text};
 use crate::rules::engine::{Hit, Matcher};
 use crate::rules::extract::{self, Facts};
-use crate::rules::{is_action, Category, RulePhase};
+use crate::rules::{is_action, Category, Culprit, Rule, RuleCulprit, RulePhase};
 use crate::sanitize;
 
 /// Where a text came from, as the output names it: `logs:app:42`, `container-reason:app`, ...
@@ -57,7 +58,7 @@ fn gather_facts(texts: &[Text<'_>], ti: usize, h: &Hit, matcher: &Matcher) -> Fa
             if j == ti || n.field != Field::Logs || n.container != t.container || n.line.is_none() {
                 continue;
             }
-            let (s, o) = extract::service_operation(&n.text);
+            let (s, o) = extract::service_operation(&n.text, k);
             if f.operation.is_none() {
                 f.operation = o;
             }
@@ -71,6 +72,7 @@ fn gather_facts(texts: &[Text<'_>], ti: usize, h: &Hit, matcher: &Matcher) -> Fa
     if f.action.is_none() && matcher.rules()[h.rule].permissions.is_empty() {
         if let Some(op) = &f.operation {
             f.action = k.action_for(f.service.as_deref(), op);
+            f.action_inferred = f.action.is_some();
         }
     }
     // `sqs:receivemessage` printed in lower case: take the casing of the operation name.
@@ -110,8 +112,21 @@ pub(super) fn build(
         None => phase,
     };
     let phase_agrees = rule.phase == RulePhase::Any || phase == Phase::Unknown || finding_phase == phase;
-    let (culprit, role_arn, mut reason) = culprit::resolve(ev, rule, &facts, finding_phase, k);
-    let iam = rule.category == Category::Iam;
+    let (mut culprit, mut role_arn, mut reason) = culprit::resolve(ev, rule, &facts, finding_phase, k);
+    let mut category = rule.category;
+    if category == Category::Iam {
+        if let Some(who) = culprit::outside_the_task(ev, &facts, k) {
+            (culprit, role_arn, reason) = (Culprit::NotIam, who.role_arn, who.reason);
+            category = who.category;
+        }
+    }
+    let iam = category == Category::Iam;
+    // A caller named in the message is as named as a task role.
+    let basis = if culprit == Culprit::NotIam && iam {
+        Basis::Named
+    } else {
+        basis(ev, rule, &facts, iam)
+    };
     let mut permissions: Vec<String> = Vec::new();
     if iam {
         if let Some(a) = &facts.action {
@@ -163,7 +178,7 @@ pub(super) fn build(
         source,
         evidence: t.text.to_string(),
         culprit,
-        category: rule.category,
+        category,
         permissions,
         denied_action: facts.action.clone().filter(|_| iam),
         resource,
@@ -184,5 +199,27 @@ pub(super) fn build(
         fix,
         operation: facts.operation.clone(),
         scope,
+        basis,
+        action_inferred: facts.action_inferred,
+        truncated: looks_truncated(&t.text),
+    }
+}
+
+/// How the finding's principal was decided: named in the message (a role of the task, or an
+/// instance session), by the rule, or by the phase.
+fn basis(ev: &Evidence, rule: &Rule, facts: &Facts, iam: bool) -> Basis {
+    if !iam {
+        return Basis::Rule;
+    }
+    let (exec, task) = ev.role_names();
+    let named = facts.principal.as_ref().is_some_and(|p| {
+        p.is_instance_session() || p.name.as_deref().is_some_and(|n| Some(n) == exec || Some(n) == task)
+    });
+    if named {
+        Basis::Named
+    } else if rule.culprit != RuleCulprit::ByPhase {
+        Basis::Rule
+    } else {
+        Basis::Phase
     }
 }

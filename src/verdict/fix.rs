@@ -113,6 +113,9 @@ pub(super) fn inconclusive() -> Verdict {
         scope_note: None,
         policy: None,
         summary: "No known signature matched this task's stop reason, container reasons or logs.".into(),
+        confidence: super::Confidence::Low,
+        confidence_reason: String::new(),
+        action_inferred: false,
         fix: "Read the evidence below; if it shows a failure ecsdoctor should know, add a rule (`ecsdoctor rules show` for the format) or report it.".into(),
         rule_id: None,
         title: None,
@@ -173,6 +176,11 @@ pub(super) fn verdict_from(ev: &Evidence, top: &Finding, all: &[Finding], phase:
             .unwrap_or_default();
         let who = match top.culprit {
             Culprit::Unknown => "An IAM principal outside the task's roles".to_string(),
+            // A denial no role of the task can fix: the caller that runs or deploys the task.
+            Culprit::NotIam => match &top.principal {
+                Some(p) if top.role_arn.is_none() => format!("The caller {p}, not one of the task's roles,"),
+                _ => "The caller, not one of the task's roles,".to_string(),
+            },
             c => {
                 let d = c.describe();
                 d[..1].to_uppercase() + &d[1..]
@@ -222,6 +230,9 @@ pub(super) fn verdict_from(ev: &Evidence, top: &Finding, all: &[Finding], phase:
         scope_note,
         policy,
         summary,
+        confidence: super::Confidence::Low,
+        confidence_reason: String::new(),
+        action_inferred: top.action_inferred && iam,
         fix: top.fix.clone(),
         rule_id: Some(top.rule_id.clone()),
         title: Some(top.title.clone()),

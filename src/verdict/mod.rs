@@ -7,6 +7,7 @@
 //! at the edge. Nothing here names an AWS service: what the engine must know about services comes
 //! from the rule files' knowledge tables.
 
+mod confidence;
 mod culprit;
 mod finding;
 mod fix;
@@ -26,6 +27,7 @@ use crate::rules::engine::{Hit, Matcher};
 use crate::rules::{Category, Culprit, PolicyLayer};
 use crate::sanitize::RedactOptions;
 
+pub use confidence::Confidence;
 pub use output::clean;
 pub use phase::decide_phase;
 
@@ -67,6 +69,13 @@ pub struct Verdict {
     pub scope_note: Option<String>,
     pub policy: Option<PolicyLayer>,
     pub summary: String,
+    /// How sure the verdict is: `high`, `medium` or `low`.
+    pub confidence: Confidence,
+    /// Why, in one line, and for less than `high` what evidence would settle it.
+    pub confidence_reason: String,
+    /// The action was inferred from the operation the message names, not named itself.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub action_inferred: bool,
     pub fix: String,
     /// The rule that decided the verdict.
     pub rule_id: Option<String>,
@@ -117,6 +126,15 @@ pub struct Finding {
     /// The resource widened for the fix, and why (see [`Verdict::resource_scope`]).
     #[serde(skip)]
     pub(crate) scope: Option<(String, String)>,
+    /// How the principal was decided.
+    #[serde(skip)]
+    pub(crate) basis: confidence::Basis,
+    /// The action was inferred from the operation.
+    #[serde(skip)]
+    pub(crate) action_inferred: bool,
+    /// The text looks cut short.
+    #[serde(skip)]
+    pub(crate) truncated: bool,
 }
 
 /// What ranks a finding (not serialized): see [`rank`].
@@ -199,13 +217,40 @@ pub fn diagnose(ev: &Evidence, matcher: &Matcher, opts: &Options) -> Diagnosis {
             hits.push((ti, h));
         }
     }
-    diagnose_hits(ev, matcher, &texts, hits, opts, false)
+    diagnose_hits(ev, matcher, &texts, hits, opts, None)
+}
+
+/// What `explain` may be told about the task a paste came from, for what text cannot settle.
+#[derive(Debug, Clone, Default)]
+pub struct Hints {
+    /// `EC2`, `FARGATE` or `EXTERNAL`.
+    pub launch_type: Option<String>,
+    /// The task ran (`Some(true)`) or never started (`Some(false)`).
+    pub started: Option<bool>,
+    /// The task definition (`--task-def`): its roles, secrets, log groups and images.
+    pub task_definition: Option<crate::evidence::TaskDefinition>,
 }
 
 /// Diagnoses a pasted message with no task around it (`ecsdoctor explain`): every line is tried
 /// against every rule, whatever field the rule looks in.
 pub fn explain(text: &str, matcher: &Matcher, opts: &Options) -> Diagnosis {
+    explain_with(text, &Hints::default(), matcher, opts)
+}
+
+/// [`explain`] with what the user knows about the task: the paste is one piece of evidence, read
+/// as `why` would read the task.
+pub fn explain_with(text: &str, hints: &Hints, matcher: &Matcher, opts: &Options) -> Diagnosis {
+    let task = crate::evidence::Task {
+        launch_type: hints.launch_type.clone(),
+        task_definition_arn: hints
+            .task_definition
+            .as_ref()
+            .and_then(|t| t.task_definition_arn.clone()),
+        ..crate::evidence::Task::default()
+    };
     let ev = Evidence {
+        task,
+        task_definition: hints.task_definition.clone(),
         logs: vec![ContainerLogs {
             container: "pasted".into(),
             lines: text
@@ -239,7 +284,7 @@ pub fn explain(text: &str, matcher: &Matcher, opts: &Options) -> Diagnosis {
             }
         }
     }
-    diagnose_hits(&ev, matcher, &texts, hits, opts, true)
+    diagnose_hits(&ev, matcher, &texts, hits, opts, Some(hints.started))
 }
 
 fn diagnose_hits(
@@ -248,8 +293,10 @@ fn diagnose_hits(
     texts: &[Text<'_>],
     hits: Vec<(usize, Hit)>,
     opts: &Options,
-    pasted: bool,
+    paste: Option<Option<bool>>,
 ) -> Diagnosis {
+    // A paste (`explain`) carries what the user said about the task: did it start?
+    let pasted = paste.is_some();
     let rules = matcher.rules();
     // A rule whose outcome depends on the task (`when`) counts only where the condition holds.
     let task = ev.task_facts();
@@ -257,8 +304,15 @@ fn diagnose_hits(
         .into_iter()
         .filter(|(_, h)| rules[h.rule].when.holds(&task))
         .collect();
-    let (phase, phase_signals) = if pasted {
-        phase::of_paste(&hits, rules)
+    let (phase, phase_signals) = if let Some(started) = paste {
+        match started {
+            Some(true) => (Phase::Runtime, vec!["the task ran (--started)".to_string()]),
+            Some(false) => (
+                Phase::Startup,
+                vec!["the task never started (--never-started)".to_string()],
+            ),
+            None => phase::of_paste(texts, &hits, rules, &matcher.knowledge().phase),
+        }
     } else {
         phase::of_task(ev, texts, &hits, rules, &matcher.knowledge().phase)
     };
@@ -292,12 +346,25 @@ fn diagnose_hits(
         });
     }
     rank::sort(&mut findings);
-    let verdict = match findings.first() {
+    let mut verdict = match findings.first() {
         Some(top) => fix::verdict_from(ev, top, &findings, phase, matcher.knowledge()),
         None => fix::inconclusive(),
     };
+    let truncated = findings.first().is_some_and(|f| f.truncated);
+    let cx = confidence::Context {
+        phase,
+        truncated,
+        logs_read: ev.logs.iter().any(|l| !l.lines.is_empty()),
+        task_definition: ev.task_definition.is_some(),
+    };
+    (verdict.confidence, verdict.confidence_reason) = confidence::of(findings.first(), &cx);
 
     let mut notes = ev.notes.clone();
+    if truncated {
+        notes.push(
+            "the message the verdict rests on looks cut short (consoles and deploy tools cut at about 255 characters): it was read from its prefix and the phase; `aws ecs describe-tasks` shows the full text".into(),
+        );
+    }
     if let Some(s) = ev.task.last_status.as_deref() {
         if !s.eq_ignore_ascii_case("STOPPED") && !pasted {
             notes.insert(

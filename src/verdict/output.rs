@@ -75,6 +75,7 @@ pub(super) fn scrub(d: &mut Diagnosis, opts: &Options) {
     v.resource_scope.iter_mut().for_each(full);
     v.scope_note.iter_mut().for_each(template);
     template(&mut v.summary);
+    template(&mut v.confidence_reason);
     template(&mut v.fix);
     v.rule_id.iter_mut().for_each(full);
     v.title.iter_mut().for_each(template);

@@ -30,21 +30,42 @@ pub(super) fn of_task(
             reason_hits.push((r.phase, format!("{} {}", t.field.name(), r.id)));
         }
     }
+    // A reason whose startup rule did not match (cut short, a new tail) still says "startup".
+    if !seen.iter().any(|(p, _)| *p == RulePhase::Startup) {
+        for t in texts
+            .iter()
+            .filter(|t| matches!(t.field, Field::StoppedReason | Field::ContainerReason))
+        {
+            if let Some(word) = weights.startup_word(&t.text) {
+                reason_hits.push((RulePhase::Startup, format!("{} \"{word}\"", t.field.name())));
+                break;
+            }
+        }
+    }
     decide_phase(ev, &reason_hits, weights)
 }
 
-/// The phase of a paste, which has no task fields: the most specific rule that proves a phase.
-pub(super) fn of_paste(hits: &[(usize, Hit)], rules: &[Rule]) -> (Phase, Vec<String>) {
+/// The phase of a paste, which has no task fields: the most specific rule that proves a phase,
+/// else a startup word in the paste.
+pub(super) fn of_paste(
+    texts: &[Text<'_>],
+    hits: &[(usize, Hit)],
+    rules: &[Rule],
+    weights: &PhaseWeights,
+) -> (Phase, Vec<String>) {
     let best = hits
         .iter()
         .map(|(_, h)| &rules[h.rule])
         .filter(|r| r.phase != RulePhase::Any)
         .max_by_key(|r| r.priority);
-    match best {
-        Some(r) => (
+    if let Some(r) = best {
+        return (
             of_rule(r.phase).unwrap_or(Phase::Unknown),
             vec![format!("{} is a {} signature", r.id, r.phase.name())],
-        ),
+        );
+    }
+    match texts.iter().find_map(|t| weights.startup_word(&t.text)) {
+        Some(word) => (Phase::Startup, vec![format!("\"{word}\" is a startup error")]),
         None => (Phase::Unknown, Vec::new()),
     }
 }

@@ -44,7 +44,7 @@ pub(super) fn also(top: &Finding, all: &[Finding], phase: Phase) -> Vec<String> 
                 f.rule_id,
                 f.category.name(),
                 f.source,
-                f.culprit.describe()
+                f.culprit.describe_in(f.category)
             ));
         }
         if also.len() >= 5 {

@@ -9,7 +9,12 @@ use crate::rules::{expand_placeholders, Knowledge};
 
 /// The task's region and account, from its ARN (or its cluster's).
 pub(super) fn region_account(ev: &Evidence) -> Option<(String, String)> {
-    let arn = ev.task.task_arn.as_deref().or(ev.task.cluster_arn.as_deref())?;
+    let arn = ev
+        .task
+        .task_arn
+        .as_deref()
+        .or(ev.task.cluster_arn.as_deref())
+        .or(ev.task.task_definition_arn.as_deref())?;
     let a = Arn::parse(arn)?;
     Some((a.region.to_string(), a.account.to_string()))
 }

@@ -187,10 +187,11 @@ fn build_report(
         service: args.service.clone(),
         family: args.family.clone(),
         since: args.since.clone(),
-        tasks: results.len(),
+        tasks: tasks.len(),
         logs_read,
         inferred: results.iter().filter(|r| r.inferred).count(),
         task_definitions: revisions.len(),
+        service_events: 0,
         groups: scan::group(&results),
         api_calls,
         notes,
@@ -269,7 +270,24 @@ async fn scan_live(
         family: args.family.as_deref(),
         limit: args.limit,
     };
-    let (described, listed) = aws::scan::stopped_tasks(&clients, &selection, n, opts, &inc).await?;
+    // The service's own event log tells of failures no task does (placement, rollbacks): read it
+    // beside the task list.
+    let events = async {
+        match args.service.as_deref() {
+            Some(svc) => Some(aws::task::service_events(&clients, &cluster, svc, opts).await),
+            None => None,
+        }
+    };
+    let (tasks_read, events) = tokio::join!(aws::scan::stopped_tasks(&clients, &selection, n, opts, &inc), events);
+    let (described, listed) = tasks_read?;
+    let event_results = match events {
+        Some(Ok(events)) => plan::event_results(&events, filter, matcher, eopts),
+        Some(Err(e)) => {
+            notes.push(format!("the service's events were not read: {e}"));
+            Vec::new()
+        }
+        None => Vec::new(),
+    };
     if described.len() < listed {
         notes.push(format!(
             "{} listed task(s) were gone by the time they were described",
@@ -313,15 +331,12 @@ async fn scan_live(
     plan::infer_from_representatives(&mut results, &signatures, &mut notes);
 
     let api_calls = ApiCalls::count(clients.tracer.calls().iter().map(|c| c.2.as_str()));
-    Ok(build_report(
-        args,
-        Some(cluster),
-        &tasks,
-        results,
-        logs_read,
-        api_calls,
-        notes,
-    ))
+    // Failure events group with the tasks of the same cause.
+    let service_events = event_results.len();
+    results.extend(event_results);
+    let mut report = build_report(args, Some(cluster), &tasks, results, logs_read, api_calls, notes);
+    report.service_events = service_events;
+    Ok(report)
 }
 
 #[cfg(test)]

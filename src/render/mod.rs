@@ -134,8 +134,13 @@ pub(super) fn label(l: &str) -> String {
 }
 
 pub(super) fn api_line(c: &ApiCalls) -> String {
+    let services = if c.describe_services > 0 {
+        format!(", DescribeServices {}", c.describe_services)
+    } else {
+        String::new()
+    };
     format!(
-        "ListTasks {}, DescribeTasks {}, DescribeTaskDefinition {}, GetLogEvents {}, FilterLogEvents {} ({} in all)",
+        "ListTasks {}, DescribeTasks {}, DescribeTaskDefinition {}, GetLogEvents {}, FilterLogEvents {}{services} ({} in all)",
         c.list_tasks,
         c.describe_tasks,
         c.describe_task_definition,
@@ -147,6 +152,12 @@ pub(super) fn api_line(c: &ApiCalls) -> String {
 
 pub(super) fn logs_line(r: &ScanReport) -> String {
     let mut s = format!("logs read for {} of {}", plural(r.logs_read, "task", "tasks"), r.tasks);
+    if r.service_events > 0 {
+        s.push_str(&format!(
+            "; {} of the service that no task tells of",
+            plural(r.service_events, "failure event", "failure events")
+        ));
+    }
     if r.inferred > 0 {
         s.push_str(&format!(
             "; {} took the verdict of representatives with the same failure signature",

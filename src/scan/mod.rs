@@ -111,6 +111,8 @@ pub struct ApiCalls {
     pub get_log_events: usize,
     #[serde(rename = "FilterLogEvents")]
     pub filter_log_events: usize,
+    #[serde(rename = "DescribeServices", skip_serializing_if = "is_zero")]
+    pub describe_services: usize,
 }
 
 impl ApiCalls {
@@ -124,6 +126,7 @@ impl ApiCalls {
                 "DescribeTaskDefinition" => c.describe_task_definition += 1,
                 "GetLogEvents" => c.get_log_events += 1,
                 "FilterLogEvents" => c.filter_log_events += 1,
+                "DescribeServices" => c.describe_services += 1,
                 _ => {}
             }
         }
@@ -137,6 +140,7 @@ impl ApiCalls {
             + self.describe_task_definition
             + self.get_log_events
             + self.filter_log_events
+            + self.describe_services
     }
 }
 
@@ -156,6 +160,10 @@ pub struct ScanReport {
     pub inferred: usize,
     /// Distinct task definition revisions among the tasks.
     pub task_definitions: usize,
+    /// Failure events of the service (`--service`) that no task tells of: placement failures,
+    /// circuit-breaker rollbacks, launch errors. They are in `groups` too, as `service-event ...`.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub service_events: usize,
     pub groups: Vec<Group>,
     pub api_calls: ApiCalls,
     /// What was skipped or could not be read, and other remarks.
@@ -167,6 +175,10 @@ impl ScanReport {
     pub fn conclusive(&self) -> bool {
         self.groups.iter().any(Group::conclusive)
     }
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// Groups task results by [`GroupKey`]: count descending, then key. Tasks within a group are
@@ -358,6 +370,25 @@ mod tests {
         // Stable names and the account stay.
         let ssm = "arn:aws:ssm:us-east-1:123456789012:parameter/prod/db-password";
         assert_eq!(resource_pattern(ssm), ssm);
+    }
+
+    #[test]
+    fn a_services_failure_events_are_results_and_its_routine_events_are_not() {
+        use crate::source::aws::task::ServiceEvent;
+        let event = |id: &str, message: &str| ServiceEvent {
+            id: id.into(),
+            created_at: Some(Timestamp(1_000)),
+            message: message.into(),
+        };
+        let events = [
+            event("e1", "service goodbaby-test-service was unable to place a task because no container instance met all of its requirements. The closest matching container-instance bcf744e7-7ad5-xxxx-xxxx-ab277caa9c0d is already using a port required by your task. For more information, see the Troubleshooting section."),
+            event("e2", "(service goodbaby-test-service) has reached a steady state."),
+        ];
+        let results = event_results(&events, &Filter::default(), &matcher(), &Options::default());
+        assert_eq!(results.len(), 1, "only the failure is a result");
+        assert_eq!(results[0].task_arn, "service-event e1");
+        assert_eq!(results[0].diagnosis.verdict.culprit, Culprit::NotIam);
+        assert_eq!(results[0].diagnosis.verdict.category, Category::Capacity);
     }
 
     #[test]

@@ -348,3 +348,39 @@ pub fn infer_from_representatives(
         }
     }
 }
+
+/// A service's failure events as results of their own: each message diagnosed as a paste from a
+/// task that never started. Events no rule explains (a steady state, tasks started or stopped)
+/// are not failures and are left out; so are events older than `--since`.
+pub fn event_results(
+    events: &[crate::source::aws::task::ServiceEvent],
+    f: &Filter,
+    matcher: &Matcher,
+    opts: &Options,
+) -> Vec<TaskResult> {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0);
+    let hints = crate::verdict::Hints {
+        started: Some(false),
+        ..crate::verdict::Hints::default()
+    };
+    events
+        .iter()
+        .filter(|e| match (&f.since, e.created_at) {
+            (Some((_, d)), Some(t)) => t.0 >= now - d.as_millis() as i64,
+            _ => true,
+        })
+        .filter_map(|e| {
+            let d = crate::verdict::explain_with(&e.message, &hints, matcher, opts);
+            d.conclusive().then(|| TaskResult {
+                task_arn: format!("service-event {}", e.id),
+                stopped_at: e.created_at,
+                diagnosis: Arc::new(d),
+                logs_read: false,
+                inferred: false,
+            })
+        })
+        .collect()
+}

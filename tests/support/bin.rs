@@ -22,6 +22,7 @@ pub const READ_ONLY_OPS: &[&str] = &[
     "GetLogEvents",
     "FilterLogEvents",
     "ListTasks",
+    "DescribeServices",
 ];
 
 /// How long a run may take before it counts as a hang.

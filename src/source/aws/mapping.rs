@@ -106,3 +106,12 @@ pub fn map_task_definition(td: &ecs::types::TaskDefinition) -> TaskDefinition {
             .collect(),
     }
 }
+
+/// SDK service event -> [`super::task::ServiceEvent`].
+pub fn map_service_event(e: &ecs::types::ServiceEvent) -> super::task::ServiceEvent {
+    super::task::ServiceEvent {
+        id: e.id().unwrap_or_default().to_string(),
+        created_at: ts(e.created_at()),
+        message: e.message().unwrap_or_default().to_string(),
+    }
+}

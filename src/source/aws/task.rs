@@ -106,3 +106,35 @@ pub async fn list_stopped_tasks(
     arns.truncate(limit);
     Ok((arns, pages))
 }
+
+/// One entry of a service's event log (`DescribeServices`): placement failures, circuit-breaker
+/// rollbacks and launch errors that never create a task are only told here.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceEvent {
+    pub id: String,
+    pub created_at: Option<crate::evidence::Timestamp>,
+    pub message: String,
+}
+
+/// The events of one service, newest first (ECS keeps the last 100).
+pub async fn service_events(
+    clients: &Clients,
+    cluster: &str,
+    service: &str,
+    opts: &AwsOptions,
+) -> Result<Vec<ServiceEvent>, SourceError> {
+    let out = clients
+        .ecs
+        .describe_services()
+        .cluster(cluster)
+        .services(service)
+        .send()
+        .await
+        .map_err(|e| map_err("ecs:DescribeServices", e, cluster, &clients.region, opts))?;
+    Ok(out
+        .services()
+        .iter()
+        .flat_map(|s| s.events())
+        .map(super::mapping::map_service_event)
+        .collect())
+}

@@ -385,3 +385,38 @@ async fn throttling_is_retried_by_the_sdk_within_the_configured_attempts() {
     assert!(matches!(e, SourceError::Throttled { .. }), "{e}");
     assert_eq!(always.num_calls(), 3, "no more than the configured attempts");
 }
+
+/// A service's events are mapped with their id, time and message (moto keeps no events, so the
+/// mapping is checked on a mocked client; the wire call is covered by the live scan test).
+#[tokio::test]
+async fn service_events_are_read_from_describe_services() {
+    use aws_sdk_ecs::operation::describe_services::DescribeServicesOutput;
+    let ds = mock!(ecs::Client::describe_services)
+        .match_requests(|r| r.cluster() == Some("demo") && r.services() == ["web".to_string()])
+        .then_output(|| {
+            DescribeServicesOutput::builder()
+                .services(
+                    ecs::types::Service::builder()
+                        .service_name("web")
+                        .events(
+                            ecs::types::ServiceEvent::builder()
+                                .id("e1")
+                                .created_at(aws_smithy_types::DateTime::from_secs(1_763_900_000))
+                                .message("(service web) was unable to place a task because no container instance met all of its requirements.")
+                                .build(),
+                        )
+                        .build(),
+                )
+                .build()
+        });
+    let ecs = mock_client!(aws_sdk_ecs, [&ds]);
+    let logs = mock_client!(aws_sdk_cloudwatchlogs, Vec::<&aws_smithy_mocks::Rule>::new());
+    let clients = Clients::from_clients(ecs, logs, "us-east-1", Arc::new(Tracer::new(None)));
+    let events = task::service_events(&clients, "demo", "web", &opts())
+        .await
+        .expect("events");
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].id, "e1");
+    assert_eq!(events[0].created_at, Some(Timestamp(1_763_900_000_000)));
+    assert!(events[0].message.contains("unable to place a task"));
+}

@@ -230,6 +230,8 @@ fn scan_many_tasks_live() {
     );
     assert_eq!(web.calls("DescribeTaskDefinition"), 0, "cached\n{}", web.context());
     assert_eq!(web.calls("GetLogEvents"), 0, "{}", web.context());
+    // The service's own events were read too (moto keeps none, so they add no group).
+    assert_eq!(web.calls("DescribeServices"), 1, "{}", web.context());
 
     // 5. --limit, --log-samples.
     let limited = scan(&["--limit", "150", "--log-samples", "1", "--no-cache", "--format", "json"]);

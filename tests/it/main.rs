@@ -12,6 +12,7 @@ mod defects;
 mod event;
 mod fuzz;
 mod hardening;
+mod lambda;
 mod live;
 mod render;
 mod rules;

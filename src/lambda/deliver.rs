@@ -106,7 +106,7 @@ pub struct Webhook {
     format: WebhookFormat,
     connector: Arc<dyn HttpConnector>,
     /// The first pause between attempts (shorter in tests).
-    pub backoff: Duration,
+    backoff: Duration,
 }
 
 impl std::fmt::Debug for Webhook {

@@ -139,13 +139,6 @@ impl Runner {
         })
     }
 
-    /// Shortens the webhook's backoff (tests).
-    pub fn set_backoff(&mut self, backoff: Duration) {
-        if let Some(w) = &mut self.webhook {
-            w.backoff = backoff;
-        }
-    }
-
     /// Handles one event; `deadline` is the invocation's. The answer says what was done.
     pub async fn handle(&self, event: &Value, deadline: SystemTime) -> Result<Value, InvocationError> {
         let summaries = self.post_summaries(deadline).await;

@@ -9,6 +9,7 @@ mod support;
 
 mod cli;
 mod defects;
+mod deploy;
 mod event;
 mod fuzz;
 mod hardening;

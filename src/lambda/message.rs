@@ -24,6 +24,9 @@ pub const CUT_MARKER: &str = "_… cut to fit the chat message limit; `ecsdoctor
 /// Findings quoted when the message has room.
 pub const EVIDENCE_LINES: usize = 8;
 
+/// Task ids a summary lists at most (the count covers the rest).
+pub const SUMMARY_TASKS_SHOWN: usize = 10;
+
 /// Where a task ran, as the header shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Header {
@@ -205,7 +208,7 @@ pub fn summary(s: &Summary, limit: usize) -> String {
         iso(s.between.1),
         iso(s.opened)
     ));
-    let mut shown = s.task_ids.len();
+    let mut shown = s.task_ids.len().min(SUMMARY_TASKS_SHOWN);
     loop {
         let ids: Vec<String> = s.task_ids[..shown]
             .iter()

@@ -29,6 +29,13 @@ pub enum Command {
     Capture(CaptureArgs),
     /// Diagnose every stopped task of a cluster or service, grouped by cause.
     Scan(ScanArgs),
+    /// Run as an AWS Lambda function that posts each stopped task's verdict to chat or SNS.
+    ///
+    /// The binary is the function's custom runtime (provided.al2023): each invocation diagnoses
+    /// one EventBridge "ECS Task State Change" event as `why --event` does and posts the markdown
+    /// verdict to a chat webhook and/or an SNS topic. Configured by ECSDOCTOR_* environment
+    /// variables; see docs/eventbridge.md.
+    Lambda,
     /// List, show and test the rules.
     #[command(subcommand)]
     Rules(RulesCommand),

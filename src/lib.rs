@@ -4,6 +4,8 @@
 //! The library holds everything; `main.rs` only parses arguments and maps results to exit codes.
 //! Evidence comes from a [`source`] (AWS, or a bundle of AWS CLI output), is matched against
 //! [`rules`] (data, in TOML), and becomes a [`verdict::Diagnosis`] that a [`render`]er prints.
+//! Beside the pipeline: [`scan`] (many tasks grouped by cause) and [`lambda`] (the AWS Lambda
+//! runner that posts each stopped task's verdict to chat).
 
 pub mod arn;
 pub mod cli;
@@ -11,6 +13,7 @@ pub mod cmd;
 pub mod error;
 pub mod evidence;
 pub mod input;
+pub mod lambda;
 pub mod render;
 pub mod rules;
 pub mod sanitize;

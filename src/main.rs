@@ -28,6 +28,7 @@ fn main() -> ExitCode {
         Command::Explain(a) => cmd::explain::run(a, color),
         Command::Capture(a) => cmd::capture::run(a),
         Command::Scan(a) => cmd::scan::run(a, color),
+        Command::Lambda => cmd::lambda::run(),
         Command::Rules(r) => cmd::rules::run(r),
         Command::Completions { shell } => cmd::with_stdout(|w| {
             clap_complete::generate(*shell, &mut Cli::command(), "ecsdoctor", w);

@@ -2,6 +2,7 @@
 
 pub mod capture;
 pub mod explain;
+pub mod lambda;
 pub mod rules;
 pub mod scan;
 pub mod why;

@@ -77,8 +77,9 @@ pub(super) fn tag_text(culprit: Culprit, category: Category) -> String {
     }
 }
 
-/// The verdict's tag in markdown: `Not IAM (network)`, `Inconclusive`, `IAM: the task role`.
-pub(super) fn tag_markdown(culprit: Culprit, category: Category) -> String {
+/// The verdict's tag in markdown: `Not IAM (network)`, `Inconclusive`, `IAM: the task role`
+/// (also the Lambda runner's summaries).
+pub fn tag_markdown(culprit: Culprit, category: Category) -> String {
     match culprit {
         Culprit::NotIam if category == Category::Iam => "IAM: the caller, not the task's roles".to_string(),
         Culprit::NotIam => format!("Not IAM ({})", category.name()),

@@ -515,6 +515,7 @@ fn help_of_every_subcommand_is_reviewed() {
         &["explain"],
         &["capture"],
         &["scan"],
+        &["lambda"],
         &["rules"],
         &["rules", "list"],
         &["rules", "show"],

@@ -9,9 +9,11 @@ mod support;
 
 mod cli;
 mod defects;
+mod deploy;
 mod event;
 mod fuzz;
 mod hardening;
+mod lambda;
 mod live;
 mod render;
 mod rules;

@@ -18,6 +18,7 @@ pub mod scan;
 pub mod signed;
 pub mod task;
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -78,6 +79,10 @@ pub struct AwsSource {
     pub limits: Limits,
     /// Filled after a run: the tracer of the clients used.
     pub tracer: Arc<Mutex<Option<Arc<Tracer>>>>,
+    /// The clients built so far, by the region asked for: a source that lives for many tasks (the
+    /// Lambda runner) builds its configuration, credentials provider and HTTP client once.
+    /// Clones of the source share them.
+    clients: Arc<tokio::sync::Mutex<BTreeMap<Option<String>, Clients>>>,
 }
 
 impl AwsSource {
@@ -87,11 +92,23 @@ impl AwsSource {
             opts,
             limits,
             tracer: Arc::new(Mutex::new(None)),
+            clients: Arc::new(tokio::sync::Mutex::new(BTreeMap::new())),
         }
     }
 
-    async fn clients(&self, arn_region: Option<&str>) -> Result<Clients, SourceError> {
-        let clients = Clients::new(&self.opts, arn_region).await?;
+    /// The clients for a region (the task ARN's; `None`: the configured one), built on first use
+    /// and kept for the life of the source.
+    pub async fn clients(&self, arn_region: Option<&str>) -> Result<Clients, SourceError> {
+        let mut built = self.clients.lock().await;
+        let key = arn_region.map(str::to_string);
+        let clients = match built.get(&key) {
+            Some(c) => c.clone(),
+            None => {
+                let c = Clients::new(&self.opts, arn_region).await?;
+                built.insert(key, c.clone());
+                c
+            }
+        };
         if let Ok(mut t) = self.tracer.lock() {
             *t = Some(clients.tracer.clone());
         }

@@ -39,6 +39,9 @@ pub enum Command {
     /// List, show and test the rules.
     #[command(subcommand)]
     Rules(RulesCommand),
+    /// Evaluate IAM policies locally (the evaluator `why` uses to check its verdicts).
+    #[command(subcommand)]
+    Policy(PolicyCommand),
     /// Print shell completions.
     Completions {
         /// The shell.
@@ -220,6 +223,67 @@ pub struct ScanArgs {
     pub aws: AwsArgs,
     #[command(flatten)]
     pub output: OutputArgs,
+}
+
+/// `ecsdoctor policy ...`.
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Decide whether a role (or role session) may perform an action on a resource, from policy
+    /// files, with the deciding statement of each layer and the minimal statement that would allow it.
+    ///
+    /// Policy files are bare policy documents or the AWS CLI's output of get-role-policy,
+    /// get-policy-version, get-key-policy, get-repository-policy, get-resource-policy or
+    /// get-bucket-policy (URL-encoded documents are decoded). Context keys not given with --context
+    /// are absent, as in AWS, and listed in the answer. Exit 0 when the policies decide (allowed or
+    /// denied), 1 when the answer is indeterminate, 2 for a bad file or argument.
+    Eval(PolicyEvalArgs),
+}
+
+/// `ecsdoctor policy eval`.
+#[derive(Debug, Clone, Args)]
+pub struct PolicyEvalArgs {
+    /// The role ARN or assumed-role session ARN making the request.
+    #[arg(long, value_name = "ARN")]
+    pub principal: String,
+    /// The action, as `service:Action` (e.g. ssm:GetParameters).
+    #[arg(long, value_name = "ACTION")]
+    pub action: String,
+    /// The resource ARN, or `*` for actions without resource-level permissions.
+    #[arg(long, value_name = "ARN")]
+    pub resource: String,
+    /// The account owning the resource, when the ARN does not say (S3 buckets) and it is not the
+    /// principal's.
+    #[arg(long, value_name = "ID")]
+    pub resource_account: Option<String>,
+    /// An identity-based policy of the principal (inline, or a managed policy's default version);
+    /// repeatable.
+    #[arg(long, value_name = "FILE")]
+    pub identity: Vec<PathBuf>,
+    /// The principal's permissions boundary.
+    #[arg(long, value_name = "FILE")]
+    pub boundary: Option<PathBuf>,
+    /// The resource's resource-based policy (bucket, repository, secret, queue ...).
+    #[arg(long, value_name = "FILE")]
+    pub resource_policy: Option<PathBuf>,
+    /// The KMS key policy, when the action is on a KMS key.
+    #[arg(long, value_name = "FILE")]
+    pub key_policy: Option<PathBuf>,
+    /// A service control policy of the principal's account; repeatable (an Allow in any passes).
+    #[arg(long, value_name = "FILE")]
+    pub scp: Vec<PathBuf>,
+    /// A resource control policy of the resource's account; repeatable.
+    #[arg(long, value_name = "FILE")]
+    pub rcp: Vec<PathBuf>,
+    /// A session policy passed when the role session was created; repeatable.
+    #[arg(long, value_name = "FILE")]
+    pub session_policy: Vec<PathBuf>,
+    /// A request context value, KEY=VALUE (e.g. aws:SourceVpce=vpce-1a2b); repeat a key for several
+    /// values.
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub context: Vec<String>,
+    /// Output format (text or json).
+    #[arg(long, short = 'f', value_enum, default_value_t = Format::Text)]
+    pub format: Format,
 }
 
 /// `ecsdoctor rules ...`.

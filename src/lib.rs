@@ -12,6 +12,7 @@ pub mod cli;
 pub mod cmd;
 pub mod error;
 pub mod evidence;
+pub mod iam;
 pub mod input;
 pub mod lambda;
 pub mod render;

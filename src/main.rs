@@ -30,6 +30,7 @@ fn main() -> ExitCode {
         Command::Scan(a) => cmd::scan::run(a, color),
         Command::Lambda => cmd::lambda::run(),
         Command::Rules(r) => cmd::rules::run(r),
+        Command::Policy(p) => cmd::policy::run(p),
         Command::Completions { shell } => cmd::with_stdout(|w| {
             clap_complete::generate(*shell, &mut Cli::command(), "ecsdoctor", w);
             Ok(())

@@ -3,6 +3,7 @@
 pub mod capture;
 pub mod explain;
 pub mod lambda;
+pub mod policy;
 pub mod rules;
 pub mod scan;
 pub mod why;

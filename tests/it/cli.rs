@@ -521,6 +521,8 @@ fn help_of_every_subcommand_is_reviewed() {
         &["rules", "show"],
         &["rules", "test"],
         &["rules", "docs"],
+        &["policy"],
+        &["policy", "eval"],
         &["completions"],
         &["man"],
     ];

@@ -13,6 +13,7 @@ mod deploy;
 mod event;
 mod fuzz;
 mod hardening;
+mod iam;
 mod lambda;
 mod live;
 mod render;

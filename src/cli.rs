@@ -135,9 +135,22 @@ pub struct WhyArgs {
     #[arg(long, requires = "event")]
     pub offline: bool,
     #[command(flatten)]
+    pub verify: VerifyArgs,
+    #[command(flatten)]
     pub aws: AwsArgs,
     #[command(flatten)]
     pub output: OutputArgs,
+}
+
+/// Checking the verdict against the account's IAM policies.
+#[derive(Debug, Clone, Args)]
+pub struct VerifyArgs {
+    /// Do not read the denied role's policies to check the verdict (live, or from a bundle).
+    #[arg(long)]
+    pub no_verify: bool,
+    /// Also ask IAM's policy simulator (iam:SimulatePrincipalPolicy) and show where it agrees.
+    #[arg(long, conflicts_with = "no_verify")]
+    pub simulate: bool,
 }
 
 /// `ecsdoctor explain`.
@@ -191,6 +204,12 @@ pub struct CaptureArgs {
     /// The directory to write the bundle into.
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
+    /// Do not read (and store) the denied role's policies for offline verification.
+    #[arg(long)]
+    pub no_verify: bool,
+    /// Extra rule files or folders (they decide which role and resource verification reads).
+    #[arg(long = "rules", value_name = "PATH")]
+    pub rules: Vec<PathBuf>,
     #[command(flatten)]
     pub aws: AwsArgs,
 }
@@ -219,6 +238,8 @@ pub struct ScanArgs {
     /// Most AWS requests in flight at once.
     #[arg(long, default_value_t = 8, value_name = "N")]
     pub concurrency: usize,
+    #[command(flatten)]
+    pub verify: VerifyArgs,
     #[command(flatten)]
     pub aws: AwsArgs,
     #[command(flatten)]

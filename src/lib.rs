@@ -21,3 +21,4 @@ pub mod sanitize;
 pub mod scan;
 pub mod source;
 pub mod verdict;
+pub mod verify;

@@ -329,6 +329,20 @@ async fn scan_live(
         notes.push(format!("{count} task(s): {e}"));
     }
     plan::infer_from_representatives(&mut results, &signatures, &mut notes);
+    if !args.verify.no_verify {
+        progress.phase("checking the roles' policies", 0);
+        verify_groups(
+            &mut results,
+            &tasks,
+            &defs,
+            &clients,
+            matcher,
+            eopts,
+            args.verify.simulate,
+            &mut notes,
+        )
+        .await;
+    }
 
     let api_calls = ApiCalls::count(clients.tracer.calls().iter().map(|c| c.2.as_str()));
     // Failure events group with the tasks of the same cause.
@@ -337,6 +351,78 @@ async fn scan_live(
     let mut report = build_report(args, Some(cluster), &tasks, results, logs_read, api_calls, notes);
     report.service_events = service_events;
     Ok(report)
+}
+
+/// Checks each failure signature's verdict once against the account's policies: one
+/// representative per group (the first whose logs were read, else the first), all groups at once
+/// on one reader (a role shared by groups is read once), and every task of the group carries the
+/// result. The reads of all groups count as one block of rounds after the diagnosis.
+#[allow(clippy::too_many_arguments)]
+async fn verify_groups(
+    results: &mut [TaskResult],
+    tasks: &[Task],
+    defs: &BTreeMap<String, TaskDefinition>,
+    clients: &Clients,
+    matcher: &Matcher,
+    eopts: &Options,
+    simulate: bool,
+    notes: &mut Vec<String>,
+) {
+    if eopts.redact.accounts {
+        notes.push("verdicts were not checked against the account's policies: --redact-accounts masks the account ids they need (run `ecsdoctor why` on one task of a group)".into());
+        return;
+    }
+    let mut groups: BTreeMap<scan::GroupKey, Vec<usize>> = BTreeMap::new();
+    for (i, r) in results.iter().enumerate().take(tasks.len()) {
+        groups.entry(scan::GroupKey::of(&r.diagnosis)).or_default().push(i);
+    }
+    let reader = OneRound(aws::policies::LiveReader::new(
+        clients.signed.clone(),
+        clients.tracer.clone(),
+        std::sync::Arc::default(),
+    ));
+    clients.tracer.next_round();
+    let k = matcher.knowledge();
+    let work: Vec<_> = groups
+        .values()
+        .map(|members| {
+            let rep = members
+                .iter()
+                .copied()
+                .find(|&i| results[i].logs_read)
+                .unwrap_or(members[0]);
+            let ev = plan::evidence_of(&tasks[rep], defs);
+            let mut d = (*results[rep].diagnosis).clone();
+            let reader = &reader;
+            async move {
+                let plain = d.clone();
+                crate::verify::verify_diagnosis(&mut d, &plain, &ev, reader, simulate, k, eopts).await;
+                (members.clone(), d)
+            }
+        })
+        .collect();
+    for (members, d) in futures_util::future::join_all(work).await {
+        if d.verdict.verification.is_none() {
+            continue;
+        }
+        let d = std::sync::Arc::new(d);
+        for i in members {
+            results[i].diagnosis = d.clone();
+        }
+    }
+}
+
+/// A reader whose rounds the scan counts itself (all groups' reads run at once).
+struct OneRound(aws::policies::LiveReader);
+
+impl crate::verify::Reader for OneRound {
+    async fn read(&self, call: &crate::verify::Call) -> Result<serde_json::Value, crate::verify::ReadError> {
+        self.0.read(call).await
+    }
+
+    fn has(&self, call: &crate::verify::Call) -> bool {
+        self.0.has(call)
+    }
 }
 
 #[cfg(test)]

@@ -1,4 +1,4 @@
-//! `ecsdoctor why`: source -> evidence -> engine -> diagnosis -> render.
+//! `ecsdoctor why`: source -> evidence -> engine -> diagnosis -> verification -> render.
 
 use std::path::Path;
 
@@ -11,6 +11,17 @@ use crate::source::aws::AwsSource;
 use crate::source::bundle::{Bundle, BundleSource};
 use crate::source::{EvidenceSource, Limits};
 use crate::verdict::{diagnose, Diagnosis};
+use crate::verify::BundleReader;
+
+/// Where verification reads the role's policies from.
+pub enum Verifier {
+    /// Not checked (`--no-verify`, `--offline`, a single describe-tasks file).
+    Off,
+    /// From AWS, through the source that read the task.
+    Live(AwsSource),
+    /// From the captured bundle's `iam/` and `resource-policies/`.
+    Bundle(BundleReader),
+}
 
 /// Runs `why`.
 pub fn run(args: &WhyArgs, color: bool) -> Outcome {
@@ -20,12 +31,15 @@ pub fn run(args: &WhyArgs, color: bool) -> Outcome {
         None => None,
     };
     let limits = Limits::default();
-    let ev = if let Some(from) = &args.from {
-        let src = BundleSource {
-            bundle: Bundle::from_arg(from),
-            limits,
+    let verify = !args.verify.no_verify;
+    let (ev, verifier) = if let Some(from) = &args.from {
+        let bundle = Bundle::from_arg(from);
+        let verifier = match &bundle {
+            Bundle::Dir(dir) if verify => Verifier::Bundle(BundleReader::new(dir)),
+            _ => Verifier::Off,
         };
-        block_on_sync(src.evidence(task.as_ref()))?
+        let src = BundleSource { bundle, limits };
+        (block_on_sync(src.evidence(task.as_ref()))?, verifier)
     } else if let Some(event) = &args.event {
         event_evidence(event, args, limits)?
     } else {
@@ -37,21 +51,84 @@ pub fn run(args: &WhyArgs, color: bool) -> Outcome {
         };
         live(t, args, limits)?
     };
-    emit(&ev, &matcher, args, color)
+    emit(&ev, &matcher, args, color, verifier)
 }
 
-/// Diagnoses evidence and prints it; returns the exit code.
-pub fn emit(ev: &Evidence, matcher: &crate::rules::engine::Matcher, args: &WhyArgs, color: bool) -> Outcome {
-    let d: Diagnosis = diagnose(ev, matcher, &engine_options(&args.output));
+/// Diagnoses evidence, checks the verdict against the account's policies, prints it; returns the
+/// exit code.
+pub fn emit(
+    ev: &Evidence,
+    matcher: &crate::rules::engine::Matcher,
+    args: &WhyArgs,
+    color: bool,
+    verifier: Verifier,
+) -> Outcome {
+    let opts = engine_options(&args.output);
+    let mut d: Diagnosis = diagnose(ev, matcher, &opts);
+    verify(&mut d, ev, matcher, &opts, verifier, args.verify.simulate)?;
     let ropts = render_options(&args.output, color);
     with_stdout(|w| crate::render::diagnosis(&d, args.output.format, &ropts, w))?;
     Ok(if d.conclusive() { EXIT_OK } else { EXIT_INCONCLUSIVE })
 }
 
-/// Fetches evidence live.
-pub fn live(task: &TaskRef, args: &WhyArgs, limits: Limits) -> Result<Evidence, Failure> {
-    let src = AwsSource::new(aws_options(&args.aws)?, limits);
-    block_on_aws(&format!("reading task {} from AWS", task.id), src.evidence(Some(task)))
+/// Checks `d` against the account's policies through `verifier`. Verification plans from the
+/// diagnosis without account masking (ARNs must be whole), and the result is masked like `d`.
+pub fn verify(
+    d: &mut Diagnosis,
+    ev: &Evidence,
+    matcher: &crate::rules::engine::Matcher,
+    opts: &crate::verdict::Options,
+    verifier: Verifier,
+    simulate: bool,
+) -> Result<(), Failure> {
+    if matches!(verifier, Verifier::Off) {
+        return Ok(());
+    }
+    let plain = if opts.redact.accounts {
+        let mut o = *opts;
+        o.redact.accounts = false;
+        diagnose(ev, matcher, &o)
+    } else {
+        d.clone()
+    };
+    let k = matcher.knowledge();
+    match verifier {
+        Verifier::Off => {}
+        Verifier::Live(src) => {
+            block_on_aws("checking the role's policies", async {
+                src.verify(d, &plain, ev, simulate, k, opts).await;
+                Ok(())
+            })?;
+        }
+        Verifier::Bundle(reader) => {
+            if !reader.has_policies() && crate::verify::plan(&plain, ev, k).is_ok() {
+                d.notes.push(
+                    "not checked against the account's policies: the bundle holds none (captured with --no-verify, or by an older ecsdoctor)"
+                        .into(),
+                );
+                return Ok(());
+            }
+            block_on_sync(async {
+                crate::verify::verify_diagnosis(d, &plain, ev, &reader, simulate, k, opts).await;
+                Ok(())
+            })?;
+        }
+    }
+    Ok(())
+}
+
+/// Fetches evidence live; the source stays for verification unless `--no-verify`.
+pub fn live(task: &TaskRef, args: &WhyArgs, limits: Limits) -> Result<(Evidence, Verifier), Failure> {
+    let mut aws = aws_options(&args.aws)?;
+    aws.verify = !args.verify.no_verify;
+    let src = AwsSource::new(aws, limits);
+    let ev = block_on_aws(&format!("reading task {} from AWS", task.id), src.evidence(Some(task)))?;
+    let verifier = if args.verify.no_verify {
+        Verifier::Off
+    } else {
+        Verifier::Live(src)
+    };
+    Ok((ev, verifier))
 }
 
 /// Runs a future that does no real async work (the bundle source) to completion.
@@ -64,7 +141,7 @@ fn block_on_sync<T>(f: impl std::future::Future<Output = Result<T, crate::error:
 
 /// Evidence from an EventBridge "ECS Task State Change" event: its `detail` is the task, as
 /// DescribeTasks would return it. The task definition and logs come from AWS unless --offline.
-pub fn event_evidence(path: &Path, args: &WhyArgs, limits: Limits) -> Result<Evidence, Failure> {
+pub fn event_evidence(path: &Path, args: &WhyArgs, limits: Limits) -> Result<(Evidence, Verifier), Failure> {
     let task = crate::source::event::read_event(path)?;
     let mut ev = Evidence {
         task,
@@ -73,7 +150,7 @@ pub fn event_evidence(path: &Path, args: &WhyArgs, limits: Limits) -> Result<Evi
     if args.offline {
         ev.notes
             .push("offline: the task definition and logs were not fetched (--offline)".into());
-        return Ok(ev);
+        return Ok((ev, Verifier::Off));
     }
     if ev.task.task_arn.is_none() {
         return Err(Failure::new(
@@ -81,8 +158,16 @@ pub fn event_evidence(path: &Path, args: &WhyArgs, limits: Limits) -> Result<Evi
             format!("{}: the event's detail has no taskArn", path.display()),
         ));
     }
-    let src = AwsSource::new(aws_options(&args.aws)?, limits);
-    block_on_aws("reading the task definition and logs from AWS", async {
+    let mut aws = aws_options(&args.aws)?;
+    aws.verify = !args.verify.no_verify;
+    let src = AwsSource::new(aws, limits);
+    let ev = block_on_aws("reading the task definition and logs from AWS", async {
         Ok(src.complete_task(ev.task).await)
-    })
+    })?;
+    let verifier = if args.verify.no_verify {
+        Verifier::Off
+    } else {
+        Verifier::Live(src)
+    };
+    Ok((ev, verifier))
 }

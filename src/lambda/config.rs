@@ -30,6 +30,8 @@ pub const ENV_SNS_TOPIC_ARN: &str = "ECSDOCTOR_SNS_TOPIC_ARN";
 pub const ENV_MESSAGE_LIMIT: &str = "ECSDOCTOR_MESSAGE_LIMIT";
 /// `true` masks AWS account ids in messages (a channel shared outside the company).
 pub const ENV_REDACT_ACCOUNTS: &str = "ECSDOCTOR_REDACT_ACCOUNTS";
+/// `false` skips checking verdicts against the role's policies (default `true`).
+pub const ENV_VERIFY: &str = "ECSDOCTOR_VERIFY";
 
 /// The default message limit: under every target's own limit (Slack 40,000 characters of text,
 /// Mattermost 16,383, Rocket.Chat 5,000 by default, Teams about 28 KB, Amazon Chime 4,096), so
@@ -208,6 +210,8 @@ pub struct Config {
     pub message_limit: usize,
     /// Mask account ids in messages.
     pub redact_accounts: bool,
+    /// Check each verdict against the denied role's policies.
+    pub verify: bool,
 }
 
 impl Config {
@@ -281,16 +285,17 @@ impl Config {
                     ))
                 })?,
         };
-        let redact_accounts = match var(ENV_REDACT_ACCOUNTS).as_deref() {
-            None | Some("false") | Some("0") => false,
-            Some("true") | Some("1") => true,
-            Some(v) => {
-                return Err(ConfigError(format!(
-                    "{ENV_REDACT_ACCOUNTS} `{}` is not true or false",
-                    crate::sanitize::error_quote(v, 40)
-                )))
-            }
+        let boolean = |name: &str, default: bool| match var(name).as_deref() {
+            None => Ok(default),
+            Some("false") | Some("0") => Ok(false),
+            Some("true") | Some("1") => Ok(true),
+            Some(v) => Err(ConfigError(format!(
+                "{name} `{}` is not true or false",
+                crate::sanitize::error_quote(v, 40)
+            ))),
         };
+        let redact_accounts = boolean(ENV_REDACT_ACCOUNTS, false)?;
+        let verify = boolean(ENV_VERIFY, true)?;
         Ok(Config {
             notify_on,
             window,
@@ -299,6 +304,7 @@ impl Config {
             sns_topic_arn,
             message_limit,
             redact_accounts,
+            verify,
         })
     }
 }

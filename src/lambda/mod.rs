@@ -107,6 +107,7 @@ impl Runner {
             trace: std::env::var_os("ECSDOCTOR_API_TRACE")
                 .filter(|v| !v.is_empty())
                 .map(std::path::PathBuf::from),
+            verify: config.verify,
             ..AwsOptions::default()
         };
         let source = AwsSource::new(opts, Limits::default());
@@ -214,7 +215,21 @@ impl Runner {
                 accounts: self.config.redact_accounts,
             },
         };
-        diagnose(&ev, &self.matcher, &opts)
+        let mut d = diagnose(&ev, &self.matcher, &opts);
+        if self.config.verify {
+            // Verification plans from whole ARNs, and shares the reads' budget.
+            let plain = if opts.redact.accounts {
+                let mut o = opts;
+                o.redact.accounts = false;
+                diagnose(&ev, &self.matcher, &o)
+            } else {
+                d.clone()
+            };
+            source
+                .verify(&mut d, &plain, &ev, false, self.matcher.knowledge(), &opts)
+                .await;
+        }
+        d
     }
 
     /// Posts the summaries of windows that have ended; a summary that fails is kept for later.

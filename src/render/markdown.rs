@@ -38,6 +38,13 @@ pub fn diagnosis(d: &Diagnosis, o: &RenderOptions, w: &mut dyn Write) -> io::Res
         v.confidence.name(),
         markdown_inline(&v.confidence_reason)
     )?;
+    if let Some(ver) = &v.verification {
+        let (head, details) = super::verification_lines(ver);
+        writeln!(w, "- **Checked against the account:** {}", markdown_inline(&head))?;
+        for (label, text) in details {
+            writeln!(w, "  - {label}: {}", markdown_inline(&text))?;
+        }
+    }
     if let Some(r) = &v.role_arn {
         writeln!(w, "- **Principal:** `{}`", markdown_code(r))?;
     }
@@ -150,6 +157,10 @@ pub fn scan(r: &ScanReport, w: &mut dyn Write) -> io::Result<()> {
         }
         if let Some(seen) = seen(g) {
             writeln!(w, "- **Stopped:** {seen}")?;
+        }
+        if let Some(ver) = &g.verification {
+            let (head, _) = super::verification_lines(ver);
+            writeln!(w, "- **Checked against the account:** {}", markdown_inline(&head))?;
         }
         writeln!(w, "- **Fix:** {}", fix_line(&g.fix))?;
         let examples: Vec<String> = g

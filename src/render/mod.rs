@@ -169,6 +169,40 @@ pub(super) fn logs_line(r: &ScanReport) -> String {
 }
 
 /// Pretty JSON of any serializable model, with a final newline.
+/// The verification of a verdict, for text and markdown: the headline ("confirmed — ...") and
+/// the details (deciding statement, disagreement, what could not be read, the simulator), each a
+/// label and its text. Strings are already scrubbed by `verify`.
+pub(crate) fn verification_lines(
+    v: &crate::verdict::verification::Verification,
+) -> (String, Vec<(&'static str, String)>) {
+    let head = format!("{} — {}", v.status.name(), v.summary);
+    let mut details: Vec<(&'static str, String)> = Vec::new();
+    if let Some(s) = &v.statement {
+        details.push(("deciding statement", s.to_string()));
+    }
+    if let Some(d) = &v.disagreement {
+        details.push(("note", d.clone()));
+    }
+    for u in &v.unreadable {
+        let grant = u.grant.as_deref().map(|g| format!("; grant {g}")).unwrap_or_default();
+        details.push(("not read", format!("{} ({}): {}{grant}", u.subject, u.call, u.error)));
+    }
+    if !v.checked.is_empty() {
+        details.push(("read", v.checked.join("; ")));
+    }
+    if let Some(sim) = &v.simulation {
+        if let Some(e) = &sim.error {
+            details.push(("simulator", format!("not asked: {e}")));
+        }
+        for r in &sim.results {
+            let verdict = if r.agrees { "agrees" } else { "DISAGREES" };
+            let caveat = r.caveat.as_deref().map(|c| format!(" ({c})")).unwrap_or_default();
+            details.push(("simulator", format!("{}: {} — {verdict}{caveat}", r.action, r.decision)));
+        }
+    }
+    (head, details)
+}
+
 pub fn json<T: serde::Serialize>(value: &T, w: &mut dyn Write) -> io::Result<()> {
     // `From` keeps an io error's kind, so a closed pipe is still recognised as one.
     serde_json::to_writer_pretty(&mut *w, value).map_err(io::Error::from)?;

@@ -55,6 +55,13 @@ pub fn diagnosis(d: &Diagnosis, o: &RenderOptions, w: &mut dyn Write) -> io::Res
         v.confidence.name(),
         v.confidence_reason
     )?;
+    if let Some(ver) = &v.verification {
+        let (head, details) = super::verification_lines(ver);
+        writeln!(w, "{} {head}", "checked against the account:".style(s.label))?;
+        for (label, text) in details {
+            writeln!(w, "  {} {text}", format!("{label}:").style(s.dim))?;
+        }
+    }
     if d.roles.execution_role_arn.is_some() || d.roles.task_role_arn.is_some() {
         writeln!(
             w,
@@ -225,6 +232,10 @@ pub fn scan(r: &ScanReport, o: &RenderOptions, w: &mut dyn Write) -> io::Result<
                     String::new()
                 }
             )?;
+        }
+        if let Some(ver) = &g.verification {
+            let (head, _) = super::verification_lines(ver);
+            writeln!(w, "   {} {head}", label("checked:").style(s.label))?;
         }
         let mut fix = g.fix.lines();
         if let Some(first) = fix.next() {

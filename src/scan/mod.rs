@@ -89,6 +89,9 @@ pub struct Group {
     pub logs_read: usize,
     /// Tasks of this group whose verdict was inferred from representatives (see [`TaskResult`]).
     pub inferred: usize,
+    /// The representative's verdict checked against the account's policies (once per group).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verification: Option<crate::verdict::verification::Verification>,
 }
 
 impl Group {
@@ -213,6 +216,7 @@ pub fn group(results: &[TaskResult]) -> Vec<Group> {
                 role_arn: v.role_arn.clone(),
                 logs_read: members.iter().filter(|m| m.logs_read).count(),
                 inferred: members.iter().filter(|m| m.inferred).count(),
+                verification: v.verification.clone(),
             };
             (key, g)
         })

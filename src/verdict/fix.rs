@@ -123,6 +123,7 @@ pub(super) fn inconclusive() -> Verdict {
         iam_policy: None,
         terraform: None,
         also: vec![],
+        verification: None,
     }
 }
 
@@ -240,5 +241,6 @@ pub(super) fn verdict_from(ev: &Evidence, top: &Finding, all: &[Finding], phase:
         iam_policy,
         terraform,
         also,
+        verification: None,
     }
 }

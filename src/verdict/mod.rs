@@ -16,6 +16,7 @@ mod phase;
 mod policy;
 mod rank;
 mod resource;
+pub mod verification;
 
 use std::collections::BTreeMap;
 
@@ -89,6 +90,10 @@ pub struct Verdict {
     pub terraform: Option<String>,
     /// Other findings that point elsewhere, with why they ranked lower.
     pub also: Vec<String>,
+    /// The verdict checked against the account's policies (live `why` and `scan`, and `why --from`
+    /// a bundle captured with them); absent when not checked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verification: Option<verification::Verification>,
 }
 
 /// One rule that matched one piece of evidence.
@@ -404,6 +409,21 @@ fn diagnose_hits(
     };
     output::scrub(&mut d, opts);
     d
+}
+
+/// Moves the verdict to the policy layer verification found deciding: its `policy`, who must act,
+/// and the policy snippets (from the top finding, for that layer).
+pub fn retarget(d: &mut Diagnosis, layer: PolicyLayer, knowledge: &crate::rules::Knowledge, opts: &Options) {
+    d.verdict.policy = Some(layer);
+    d.verdict.who_must_act = Some(layer.who_must_act().to_string());
+    if let Some(top) = d.findings.first() {
+        if !top.permissions.is_empty() {
+            let (iam_policy, terraform) = policy::snippets(top, layer, knowledge);
+            d.verdict.iam_policy = iam_policy;
+            d.verdict.terraform = terraform;
+        }
+    }
+    output::scrub(d, opts);
 }
 
 #[cfg(test)]

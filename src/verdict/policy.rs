@@ -49,7 +49,10 @@ pub(super) fn snippets(top: &Finding, layer: PolicyLayer, k: &Knowledge) -> (Opt
                 .collect();
             let stmt = json!({ "Version": "2012-10-17", "Statement": statements });
             let role = top.role_arn.as_deref().map(role_name).unwrap_or("<role-name>");
-            (Some(stmt), Some(terraform(&groups, role, &actions[0])))
+            // A boundary is a managed policy of its own: the statements go into its document, not
+            // into a new inline policy of the role (which the boundary would still cap).
+            let tf = (layer == PolicyLayer::Identity).then(|| terraform(&groups, role, &actions[0]));
+            (Some(stmt), tf)
         }
         PolicyLayer::Resource | PolicyLayer::KmsKey => {
             let principal = top.role_arn.clone().unwrap_or_else(|| "<role-arn>".into());

@@ -556,3 +556,31 @@ fn rules_list_and_show_are_reviewed() {
         insta::assert_snapshot!(format!("rules-show-{id}"), show.stdout);
     }
 }
+
+/// The README's IAM policy for ecsdoctor names exactly the operations the allow-list lets out, no
+/// more (a policy that grants writes) and no fewer (a read that would be denied).
+#[test]
+fn readme_iam_policy_is_the_allow_list() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).expect("README.md");
+    let section = readme
+        .split("## IAM policy for ecsdoctor itself")
+        .nth(1)
+        .and_then(|s| s.split("```json").nth(1))
+        .and_then(|s| s.split("```").next())
+        .expect("the README has the policy as a json block");
+    let policy: serde_json::Value = serde_json::from_str(section).expect("the README's policy is JSON");
+    let mut ops: Vec<String> = policy["Statement"]
+        .as_array()
+        .expect("statements")
+        .iter()
+        .flat_map(|s| s["Action"].as_array().cloned().unwrap_or_default())
+        .filter_map(|a| a.as_str().and_then(|a| a.split(':').nth(1)).map(str::to_string))
+        .collect();
+    ops.sort();
+    let mut allowed: Vec<String> = ecsdoctor::source::aws::ALLOWED_OPERATIONS
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    allowed.sort();
+    assert_eq!(ops, allowed);
+}

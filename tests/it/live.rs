@@ -114,7 +114,7 @@ fn live_scenario(scenario: &str) -> (Moto, Scratch, Value, Run) {
     let scratch = Scratch::new();
     let cache = scratch.cache_dir();
     let run = why_live(&moto, &scratch, s(&seed, "task_arn"), &cache, &[]);
-    run.assert_trace(&["ecs", "logs"], 3);
+    run.assert_trace(bin::VERIFY_SERVICES, 5);
     (moto, scratch, seed, run)
 }
 
@@ -337,7 +337,7 @@ fn live_capture_replay_round_trip() {
         true,
     );
     cap.expect_code(0);
-    cap.assert_trace(&["ecs", "logs"], 3);
+    cap.assert_trace(bin::VERIFY_SERVICES, 5);
     for f in ["describe-tasks.json", "describe-task-definition.json", "logs/app.json"] {
         assert!(dir.join(f).is_file(), "capture did not write {f}\n{}", cap.context());
     }
@@ -378,8 +378,8 @@ fn live_capture_replay_round_trip() {
     assert_eq!(replay_out["phase"], live_out["phase"]);
 }
 
-/// Only read-only calls, at most 3 sequential rounds cold; with a warm cache at most 2, and the
-/// same verdict.
+/// Only read-only calls, at most 5 sequential rounds cold with verification (3 without); with a
+/// warm cache at most 4 (2 without), and the same verdict.
 #[test]
 fn live_api_trace_read_only_and_cached() {
     let moto = Moto::start();
@@ -390,7 +390,7 @@ fn live_api_trace_read_only_and_cached() {
 
     let cold = why_live(&moto, &scratch, arn, &cache, &[]);
     cold.expect_code(0);
-    cold.assert_trace(&["ecs", "logs"], 3);
+    cold.assert_trace(bin::VERIFY_SERVICES, 5);
     let ops = cold.ops();
     for needed in ["DescribeTasks", "DescribeTaskDefinition"] {
         assert!(
@@ -402,7 +402,7 @@ fn live_api_trace_read_only_and_cached() {
 
     let warm = why_live(&moto, &scratch, arn, &cache, &[]);
     warm.expect_code(0);
-    warm.assert_trace(&["ecs", "logs"], 2);
+    warm.assert_trace(bin::VERIFY_SERVICES, 4);
     assert_eq!(
         warm.json()["verdict"],
         cold.json()["verdict"],
@@ -410,6 +410,28 @@ fn live_api_trace_read_only_and_cached() {
         cold.context(),
         warm.context()
     );
+}
+
+/// Without verification (`--no-verify`) only ECS and CloudWatch Logs are read: at most 3 rounds
+/// cold and 2 warm, and no verification in the output.
+#[test]
+fn live_no_verify_keeps_three_rounds() {
+    let moto = Moto::start();
+    let seed = moto.seed("runtime-s3-denied");
+    let scratch = Scratch::new();
+    let cache = scratch.cache_dir();
+    let arn = s(&seed, "task_arn");
+    let cold = why_live(&moto, &scratch, arn, &cache, &["--no-verify"]);
+    cold.expect_code(0);
+    cold.assert_trace(&["ecs", "logs"], 3);
+    assert!(
+        cold.json()["verdict"].get("verification").is_none(),
+        "{}",
+        cold.context()
+    );
+    let warm = why_live(&moto, &scratch, arn, &cache, &["--no-verify"]);
+    warm.expect_code(0);
+    warm.assert_trace(&["ecs", "logs"], 2);
 }
 
 /// `--cluster NAME` with a bare task id finds the same task and gives the same verdict.
@@ -426,7 +448,7 @@ fn live_cluster_and_bare_task_id() {
         &["--cluster", s(&seed, "cluster")],
     );
     by_id.expect_code(0);
-    by_id.assert_trace(&["ecs", "logs"], 3);
+    by_id.assert_trace(bin::VERIFY_SERVICES, 5);
     let out = by_id.json();
     assert_eq!(
         out["task_arn"].as_str(),
@@ -457,7 +479,7 @@ fn live_task_not_found() {
     );
     let run = why_live(&moto, &scratch, &arn, &cache, &[]);
     run.expect_code(3);
-    run.assert_trace(&["ecs", "logs"], 3);
+    run.assert_trace(bin::VERIFY_SERVICES, 5);
     let err = run.stderr.to_lowercase();
     assert!(
         err.contains("not found")
@@ -511,5 +533,5 @@ fn live_endpoint_unreachable() {
         "the error should say the endpoint could not be reached\n{}",
         run.context()
     );
-    run.assert_trace(&["ecs", "logs"], 3);
+    run.assert_trace(bin::VERIFY_SERVICES, 5);
 }

@@ -19,3 +19,4 @@ mod live;
 mod render;
 mod rules;
 mod scan;
+mod verify;

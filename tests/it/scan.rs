@@ -150,6 +150,23 @@ fn scan_many_tasks_live() {
     assert_eq!(s3["logs_read"].as_u64(), Some(3), "{ctx}");
     assert_eq!(s3["inferred"].as_u64(), Some(117), "{ctx}");
     assert!(s3["fix"].as_str().is_some_and(|f| f.contains("s3:PutObject")), "{ctx}");
+    // Verification runs once per failure signature, not per task: each role is read once, and
+    // only the role groups carry it (moto's fleet has no IAM roles, so the check says so).
+    for g in [&ssm, &s3] {
+        let status = g["verification"]["status"].as_str();
+        assert!(status.is_some(), "a role's group is checked\n{ctx}");
+    }
+    assert!(
+        ssm["verification"]["unreadable"].to_string().contains("iam:GetRole"),
+        "{ctx}"
+    );
+    assert!(
+        group_by_rule(&gs, "elb-health-check-failed")
+            .get("verification")
+            .is_none(),
+        "{ctx}"
+    );
+    assert!(all.calls("GetRole") <= 2, "GetRole once per role, not per task\n{ctx}");
     // Every task lands in the group of its cause, and JSON lists every ARN.
     for (cause, rule) in [
         ("ssm-denied", "secret-ssm-access-denied"),

@@ -20,6 +20,13 @@ Scenarios (stop reasons are real message shapes from public reports; only ids ar
   network-ecr-timeout  image pull times out (no route to ECR): not IAM.
   missing-log-group    like runtime-s3-denied, but the awslogs group named by the task definition
                        does not exist, so logs cannot be read.
+  startup-secret-kms-denied
+                       the execution role cannot read a Secrets Manager secret (`secrets` entry) because
+                       of the customer managed KMS key that encrypts it; like startup-ssm-denied, no
+                       log stream. Seeds the key (alias/app-secrets, created with CreateKey's default
+                       policy) and the secret; adds "secret_arn", "secret_name", "kms_key_id",
+                       "kms_key_arn" to the JSON. tests/moto/seed_iam.py --case cmk-no-delegation
+                       then seeds the policies (it replaces the key policy).
   many-tasks           a fleet for `ecsdoctor scan`: 500 stopped tasks from 5 task definition revisions
                        in their own cluster, with five causes (see MANY_TASKS below). Prints
                        {"scenario", "cluster", "cluster_arn", "region", "tasks", "task_definitions",
@@ -61,10 +68,36 @@ LOG_PREFIX = "ecs"
 CONTAINER = "app"
 SSM_PARAMETER_ARN = f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter/prod/db-password"
 
-SCENARIOS = ("startup-ssm-denied", "runtime-s3-denied", "network-ecr-timeout", "missing-log-group", "many-tasks")
+SECRET_NAME = "prod/app/db-credentials"
+KMS_ALIAS = "alias/app-secrets"
+
+SCENARIOS = (
+    "startup-ssm-denied",
+    "runtime-s3-denied",
+    "network-ecr-timeout",
+    "missing-log-group",
+    "startup-secret-kms-denied",
+    "many-tasks",
+)
 
 
-def stop_reason(scenario, task_id):
+def stop_reason(scenario, task_id, secret_arn=None):
+    if scenario == "startup-secret-kms-denied":
+        # Shape: GiamPy5/terraform-aws-directus#10 (Fargate, execution role without kms:Decrypt on the
+        # secret's customer managed key; also rules/secrets.toml secret-kms-access-not-allowed):
+        #   ResourceInitializationError: unable to pull secrets or registry auth: execution resource
+        #   retrieval failed: unable to retrieve secret from asm: service call has been retried 1 time(s):
+        #   failed to fetch secret arn:aws:secretsmanager:eu-central-1:account_id:secret:algo-dev-directus-
+        #   secret20240626183203358800000004-EaPYTy from secrets manager: AccessDeniedException: Access to
+        #   KMS is not allowed status code: 400, request id: a87a66d9-f839-4353-b8c2-9984b1465695
+        # with the secret ARN (region, account, name) substituted. No principal or key is named.
+        return (
+            "ResourceInitializationError: unable to pull secrets or registry auth: execution "
+            "resource retrieval failed: unable to retrieve secret from asm: service call has been "
+            f"retried 1 time(s): failed to fetch secret {secret_arn} from secrets manager: "
+            "AccessDeniedException: Access to KMS is not allowed status code: 400, request id: "
+            "a87a66d9-f839-4353-b8c2-9984b1465695"
+        )
     if scenario == "startup-ssm-denied":
         # Shape: Fargate PV1.4 secrets retrieval denial (dev_cases exec-ssm-google-maps-key,
         # KNOWLEDGE.md section 1/3); the session name of the execution role is the task id.
@@ -160,6 +193,25 @@ def app_log_lines(task_id):
     return lines
 
 
+def seed_cmk_secret(kms, secretsmanager):
+    """A secret encrypted with a customer managed key; the key keeps CreateKey's default policy here
+    (seed_iam.py decides the policies)."""
+    key = kms.create_key(Description="app secrets")["KeyMetadata"]
+    kms.create_alias(AliasName=KMS_ALIAS, TargetKeyId=key["KeyId"])
+    secret = secretsmanager.create_secret(
+        Name=SECRET_NAME,
+        SecretString=json.dumps({"username": "app", "password": "not-a-real-password"}),
+        # The key ARN (moto's DescribeSecret echoes KmsKeyId exactly as given: id, ARN or alias).
+        KmsKeyId=key["Arn"],
+    )
+    return {
+        "secret_arn": secret["ARN"],
+        "secret_name": SECRET_NAME,
+        "kms_key_id": key["KeyId"],
+        "kms_key_arn": key["Arn"],
+    }
+
+
 def check_endpoint(endpoint):
     u = urlparse(endpoint)
     if u.scheme != "http" or u.hostname not in ("127.0.0.1", "localhost", "::1"):
@@ -191,6 +243,11 @@ def main():
         return
 
     cluster_arn = ecs.create_cluster(clusterName=CLUSTER)["cluster"]["clusterArn"]
+    secrets = [{"name": "DB_PASSWORD", "valueFrom": SSM_PARAMETER_ARN}]
+    extra = {}
+    if scenario == "startup-secret-kms-denied":
+        extra = seed_cmk_secret(client("kms"), client("secretsmanager"))
+        secrets = [{"name": "DB_CREDENTIALS", "valueFrom": extra["secret_arn"]}]
     td = ecs.register_task_definition(
         family="app",
         requiresCompatibilities=["FARGATE"],
@@ -207,7 +264,7 @@ def main():
                 # moto answers HTTP 500 on run-task unless every container has memory set.
                 "memory": 512,
                 "portMappings": [{"containerPort": 8000, "protocol": "tcp"}],
-                "secrets": [{"name": "DB_PASSWORD", "valueFrom": SSM_PARAMETER_ARN}],
+                "secrets": secrets,
                 "logConfiguration": {
                     "logDriver": "awslogs",
                     "options": {
@@ -254,7 +311,7 @@ def main():
             sys.exit(f"seed.py: moto rejected log events: {resp['rejectedLogEventsInfo']}")
         events = len(batch)
 
-    reason = stop_reason(scenario, task_id)
+    reason = stop_reason(scenario, task_id, extra.get("secret_arn"))
     ecs.stop_task(cluster=CLUSTER, task=task_arn, reason=reason)
 
     json.dump(
@@ -273,6 +330,7 @@ def main():
             "log_event_count": events,
             "stopped_reason": reason,
             "task_definition_arn": td["taskDefinitionArn"],
+            **extra,
         },
         sys.stdout,
     )

@@ -23,7 +23,24 @@ pub const READ_ONLY_OPS: &[&str] = &[
     "FilterLogEvents",
     "ListTasks",
     "DescribeServices",
+    // Verification's reads of the denied role's policies and the resource's and key's policies.
+    "GetRole",
+    "ListRolePolicies",
+    "GetRolePolicy",
+    "ListAttachedRolePolicies",
+    "GetPolicy",
+    "GetPolicyVersion",
+    "SimulatePrincipalPolicy",
+    "GetKeyPolicy",
+    "GetRepositoryPolicy",
+    "GetBucketPolicy",
+    "GetResourcePolicy",
+    "DescribeSecret",
+    "DescribeParameters",
 ];
+
+/// The services a `why` may read with verification on.
+pub const VERIFY_SERVICES: &[&str] = &["ecs", "logs", "iam", "ssm", "secretsmanager", "kms", "ecr", "s3"];
 
 /// How long a run may take before it counts as a hang.
 pub const HANG_GUARD: Duration = Duration::from_secs(60);
@@ -96,6 +113,16 @@ impl Runner {
             "tests may only use loopback endpoints, got {url}"
         );
         self.env("AWS_ENDPOINT_URL", Some(url))
+    }
+
+    /// `AWS_ENDPOINT_URL_IAM`: IAM alone elsewhere (a stand-in for what moto cannot do); loopback
+    /// only.
+    pub fn iam_endpoint(self, url: &str) -> Runner {
+        assert!(
+            url.starts_with("http://127.0.0.1:"),
+            "tests may only use loopback endpoints, got {url}"
+        );
+        self.env("AWS_ENDPOINT_URL_IAM", Some(url))
     }
 
     /// Its own HOME and XDG cache/config directories under `dir` (created).

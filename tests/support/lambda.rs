@@ -184,11 +184,11 @@ impl Drop for RuntimeApi {
 }
 
 /// One HTTP/1.1 request read off a connection.
-struct Request {
-    method: String,
-    path: String,
-    headers: Vec<(String, String)>,
-    body: String,
+pub(crate) struct Request {
+    pub(crate) method: String,
+    pub(crate) path: String,
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) body: String,
 }
 
 impl Request {
@@ -200,7 +200,7 @@ impl Request {
     }
 }
 
-fn read_request(r: &mut BufReader<TcpStream>) -> Option<Request> {
+pub(crate) fn read_request(r: &mut BufReader<TcpStream>) -> Option<Request> {
     let mut line = String::new();
     if r.read_line(&mut line).ok()? == 0 {
         return None;
@@ -237,7 +237,7 @@ fn read_request(r: &mut BufReader<TcpStream>) -> Option<Request> {
     })
 }
 
-fn respond(w: &mut TcpStream, status: u16, headers: &[(&str, String)], body: &str) -> std::io::Result<()> {
+pub(crate) fn respond(w: &mut TcpStream, status: u16, headers: &[(&str, String)], body: &str) -> std::io::Result<()> {
     let reason = match status {
         200 => "OK",
         202 => "Accepted",

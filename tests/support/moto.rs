@@ -51,6 +51,14 @@ pub const UNSAFE_ENV: &[&str] = &[
     "AWS_ENDPOINT_URL_ECS",
     "AWS_ENDPOINT_URL_CLOUDWATCH_LOGS",
     "AWS_ENDPOINT_URL_STS",
+    // The services verification and the Lambda runner sign requests to.
+    "AWS_ENDPOINT_URL_IAM",
+    "AWS_ENDPOINT_URL_KMS",
+    "AWS_ENDPOINT_URL_ECR",
+    "AWS_ENDPOINT_URL_S3",
+    "AWS_ENDPOINT_URL_SECRETS_MANAGER",
+    "AWS_ENDPOINT_URL_SSM",
+    "AWS_ENDPOINT_URL_SNS",
     "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS",
     "AWS_USE_FIPS_ENDPOINT",
     "AWS_USE_DUALSTACK_ENDPOINT",
@@ -259,11 +267,23 @@ impl Moto {
     /// `{"task_arn", "task_id", "cluster", "region", "execution_role_arn", "task_role_arn",
     ///   "log_group", "log_stream", ...}`. Panics with the script's stderr on failure.
     pub fn seed(&self, scenario: &str) -> serde_json::Value {
+        self.script("seed.py", &["--scenario", scenario])
+    }
+
+    /// Runs `tests/moto/seed_iam.py --endpoint URL --case NAME` (after [`Moto::seed`]): the roles,
+    /// policies, keys and resource policies of one verification case. Returns its JSON, with the
+    /// case's `expect`ed status, layer and statement.
+    pub fn seed_iam(&self, case: &str) -> serde_json::Value {
+        self.script("seed_iam.py", &["--case", case])
+    }
+
+    fn script(&self, name: &str, args: &[&str]) -> serde_json::Value {
         let python = moto_python();
-        let script = manifest_dir().join("tests/moto/seed.py");
+        let script = manifest_dir().join("tests/moto").join(name);
         let mut cmd = Command::new(&python);
         cmd.arg(&script)
-            .args(["--endpoint", &self.endpoint, "--scenario", scenario])
+            .args(["--endpoint", &self.endpoint])
+            .args(args)
             .current_dir(manifest_dir())
             .stdin(Stdio::null());
         self.apply_env(&mut cmd);
@@ -272,7 +292,7 @@ impl Moto {
             .unwrap_or_else(|e| panic!("could not run {} {}: {e}", python.display(), script.display()));
         if !out.status.success() {
             panic!(
-                "seed.py --scenario {scenario} failed ({}):\n{}\n--- moto log ---\n{}",
+                "{name} {args:?} failed ({}):\n{}\n--- moto log ---\n{}",
                 out.status,
                 String::from_utf8_lossy(&out.stderr),
                 self.log()
@@ -280,7 +300,7 @@ impl Moto {
         }
         serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
             panic!(
-                "seed.py --scenario {scenario} printed no JSON ({e}):\n{}\n{}",
+                "{name} {args:?} printed no JSON ({e}):\n{}\n{}",
                 String::from_utf8_lossy(&out.stdout),
                 String::from_utf8_lossy(&out.stderr)
             )

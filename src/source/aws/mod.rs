@@ -7,13 +7,15 @@
 //! the immutable revision is cached on disk); 3 every container's GetLogEvents and
 //! FilterLogEvents in parallel. So 3 rounds cold, 2 warm. Only failing to read the task itself is
 //! an error: a task definition or log that cannot be read is a note, and the verdict comes from
-//! what was read.
+//! what was read. With verification ([`policies`], [`crate::verify`]) the roles' name-level reads
+//! join round 3, and verification adds two rounds after the verdict: 5 cold, 4 warm.
 
 pub mod clients;
 pub mod errors;
 pub mod guard;
 pub mod logs;
 pub mod mapping;
+pub mod policies;
 pub mod scan;
 pub mod signed;
 pub mod task;
@@ -47,6 +49,8 @@ pub struct AwsOptions {
     /// Attempts per operation, the first included: the SDK's standard retry mode retries
     /// throttling and transient errors with exponential backoff and jitter.
     pub retry_attempts: u32,
+    /// Verification will follow: read the roles' name-level facts beside the logs.
+    pub verify: bool,
 }
 
 impl Default for AwsOptions {
@@ -61,6 +65,7 @@ impl Default for AwsOptions {
             timeout: Duration::from_secs(30),
             trace: None,
             retry_attempts: 3,
+            verify: false,
         }
     }
 }
@@ -83,6 +88,9 @@ pub struct AwsSource {
     /// Lambda runner) builds its configuration, credentials provider and HTTP client once.
     /// Clones of the source share them.
     clients: Arc<tokio::sync::Mutex<BTreeMap<Option<String>, Clients>>>,
+    /// What verification read for the current task (prefetched beside the logs, then the rest);
+    /// emptied when the next task starts, so a long-lived source never serves stale policies.
+    answers: policies::Answers,
 }
 
 impl AwsSource {
@@ -93,6 +101,64 @@ impl AwsSource {
             limits,
             tracer: Arc::new(Mutex::new(None)),
             clients: Arc::new(tokio::sync::Mutex::new(BTreeMap::new())),
+            answers: Arc::default(),
+        }
+    }
+
+    /// A verification reader on these clients, sharing this source's answers.
+    pub fn policy_reader(&self, clients: &Clients) -> policies::LiveReader {
+        policies::LiveReader::new(clients.signed.clone(), clients.tracer.clone(), self.answers.clone())
+    }
+
+    /// What verification read for the current task, answers and errors (for `capture`).
+    pub fn verification_answers(
+        &self,
+    ) -> BTreeMap<crate::verify::Call, Result<serde_json::Value, crate::verify::ReadError>> {
+        self.answers.lock().map(|a| a.clone()).unwrap_or_default()
+    }
+
+    /// Forgets what verification read: a new task starts.
+    fn forget_answers(&self) {
+        if let Ok(mut a) = self.answers.lock() {
+            a.clear();
+        }
+    }
+
+    /// Checks a diagnosis against the account's policies (see [`crate::verify`]): reads what it
+    /// needs through the clients of the task's region, within `--timeout`. `plain` is the same
+    /// diagnosis built without account masking.
+    pub async fn verify(
+        &self,
+        d: &mut crate::verdict::Diagnosis,
+        plain: &crate::verdict::Diagnosis,
+        ev: &Evidence,
+        simulate: bool,
+        knowledge: &crate::rules::Knowledge,
+        opts: &crate::verdict::Options,
+    ) {
+        let region = ev
+            .task
+            .task_arn
+            .as_deref()
+            .and_then(Arn::parse)
+            .map(|a| a.region.to_string());
+        let clients = match self.clients(region.as_deref()).await {
+            Ok(c) => c,
+            Err(e) => {
+                d.notes.push(crate::verdict::clean(
+                    &format!("not checked against the account's policies: {e}"),
+                    opts,
+                ));
+                return;
+            }
+        };
+        let reader = self.policy_reader(&clients);
+        let work = crate::verify::verify_diagnosis(d, plain, ev, &reader, simulate, knowledge, opts);
+        if tokio::time::timeout(self.opts.timeout, work).await.is_err() {
+            d.notes.push(format!(
+                "not checked against the account's policies: AWS did not answer within {} s (--timeout)",
+                self.opts.timeout.as_secs()
+            ));
         }
     }
 
@@ -119,6 +185,7 @@ impl AwsSource {
     /// logs, without asking ECS for the task itself (it may be gone already). Nothing here is
     /// fatal: what cannot be read becomes a note.
     pub async fn complete_task(&self, task: Task) -> Evidence {
+        self.forget_answers();
         let deadline = Instant::now() + self.opts.timeout;
         let region = task
             .task_arn
@@ -127,7 +194,11 @@ impl AwsSource {
             .map(|a| a.region.to_string());
         let cluster = task.cluster_arn.clone().unwrap_or_else(|| "default".into());
         match within(deadline, self.opts.timeout, self.clients(region.as_deref())).await {
-            Ok(clients) => complete(&clients, task, &cluster, &self.opts, &self.limits, deadline).await,
+            Ok(clients) => {
+                let reader = self.policy_reader(&clients);
+                let prefetch = self.opts.verify.then_some(&reader);
+                complete(&clients, task, &cluster, &self.opts, &self.limits, deadline, prefetch).await
+            }
             Err(e) => Evidence {
                 task,
                 notes: vec![format!(
@@ -146,9 +217,12 @@ impl EvidenceSource for AwsSource {
                 "name the task to diagnose: a task ARN, or a task id with --cluster".into(),
             ));
         };
+        self.forget_answers();
         let deadline = Instant::now() + self.opts.timeout;
         let clients = within(deadline, self.opts.timeout, self.clients(task.region.as_deref())).await?;
-        fetch(&clients, task, &self.opts, &self.limits, deadline).await
+        let reader = self.policy_reader(&clients);
+        let prefetch = self.opts.verify.then_some(&reader);
+        fetch(&clients, task, &self.opts, &self.limits, deadline, prefetch).await
     }
 }
 
@@ -181,6 +255,7 @@ pub async fn fetch(
     opts: &AwsOptions,
     limits: &Limits,
     deadline: Instant,
+    prefetch: Option<&policies::LiveReader>,
 ) -> Result<Evidence, SourceError> {
     let cluster = cluster_of(task, opts);
     let task_key = task.arn.clone().unwrap_or_else(|| task.id.clone());
@@ -197,12 +272,13 @@ pub async fn fetch(
             cluster,
         });
     };
-    Ok(complete(clients, t, &cluster, opts, limits, deadline).await)
+    Ok(complete(clients, t, &cluster, opts, limits, deadline, prefetch).await)
 }
 
 /// Completes a task already read (from DescribeTasks or an EventBridge event) with its task
 /// definition and logs. What cannot be read (denied, throttled, unreachable, out of time) is a
-/// note in the evidence.
+/// note in the evidence. With `prefetch`, the roles verification may need are read beside the
+/// logs (their failures surface in verification, never here).
 pub async fn complete(
     clients: &Clients,
     task: Task,
@@ -210,6 +286,7 @@ pub async fn complete(
     opts: &AwsOptions,
     limits: &Limits,
     deadline: Instant,
+    prefetch: Option<&policies::LiveReader>,
 ) -> Evidence {
     let mut ev = Evidence {
         task,
@@ -235,12 +312,19 @@ pub async fn complete(
     }
     clients.tracer.next_round();
     let mut work = ev.clone();
-    match within(deadline, opts.timeout, async {
+    let roles = crate::verify::roles_to_prefetch(&ev);
+    let roles_read = async {
+        if let Some(reader) = prefetch {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let _ = tokio::time::timeout(left, crate::verify::prefetch(&roles, reader)).await;
+        }
+    };
+    let logs_read = within(deadline, opts.timeout, async {
         logs::fetch_logs(clients, &mut work, opts, limits).await;
         Ok(())
-    })
-    .await
-    {
+    });
+    let (logs_result, ()) = tokio::join!(logs_read, roles_read);
+    match logs_result {
         Ok(()) => ev = work,
         Err(err) => ev
             .notes

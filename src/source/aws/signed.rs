@@ -190,6 +190,21 @@ impl Signed {
         })
     }
 
+    /// The same client for another region (a secret, key or repository outside the task's).
+    pub fn in_region(&self, region: &str) -> Signed {
+        let mut s = self.clone();
+        if !region.is_empty() && region != self.region {
+            s.region = region.to_string();
+            s.partition = partition_of(region).to_string();
+        }
+        s
+    }
+
+    /// The region requests are signed for.
+    pub fn region(&self) -> &str {
+        &self.region
+    }
+
     /// The URL and signing region of a service.
     fn endpoint_of(&self, service: Service) -> (String, String) {
         let custom = std::env::var(service.endpoint_env())

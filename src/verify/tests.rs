@@ -1,0 +1,373 @@
+//! Unit tests of verification on an in-memory reader: the plan a verdict gives, the rounds the
+//! reads take, the key behind a secret or parameter, and the status for what the policies say.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+use serde_json::{json, Value};
+
+use super::calls::{Call, ReadError, Reader};
+use super::{collect, plan, verify, On, Plan, Skip, Status, Target};
+use crate::evidence::{Evidence, Task, TaskDefinition};
+use crate::rules::engine::Matcher;
+use crate::verdict::{diagnose, Options};
+
+const ROLE: &str = "ecsTaskExecutionRole";
+const ROLE_ARN: &str = "arn:aws:iam::123456789012:role/ecsTaskExecutionRole";
+const PARAM: &str = "arn:aws:ssm:us-east-1:123456789012:parameter/prod/db-password";
+
+/// Answers from a map; counts rounds and requests; calls not in the map are not found.
+#[derive(Default)]
+struct MapReader {
+    answers: BTreeMap<Call, Result<Value, ReadError>>,
+    prefetched: Mutex<Vec<Call>>,
+    rounds: AtomicUsize,
+    asked: Mutex<Vec<Call>>,
+}
+
+impl MapReader {
+    fn with(mut self, call: Call, answer: Result<Value, ReadError>) -> MapReader {
+        self.answers.insert(call, answer);
+        self
+    }
+}
+
+impl Reader for MapReader {
+    async fn read(&self, call: &Call) -> Result<Value, ReadError> {
+        self.asked.lock().unwrap().push(call.clone());
+        self.prefetched.lock().unwrap().push(call.clone());
+        self.answers
+            .get(call)
+            .cloned()
+            .unwrap_or_else(|| Err(ReadError::NotFound(format!("{call:?}"))))
+    }
+
+    fn has(&self, call: &Call) -> bool {
+        self.prefetched.lock().unwrap().contains(call)
+    }
+
+    fn next_round(&self) {
+        self.rounds.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+fn block<T>(f: impl std::future::Future<Output = T>) -> T {
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap()
+        .block_on(f)
+}
+
+fn role(name: &str) -> String {
+    name.to_string()
+}
+
+/// A role with one inline policy `p` holding `doc`, nothing attached, no boundary.
+fn one_inline(doc: Value) -> MapReader {
+    MapReader::default()
+        .with(
+            Call::GetRole { role: role(ROLE) },
+            Ok(json!({"Role": {"RoleName": ROLE, "Arn": ROLE_ARN, "Tags": [{"Key": "team", "Value": "payments"}]}})),
+        )
+        .with(
+            Call::ListRolePolicies { role: role(ROLE) },
+            Ok(json!({"PolicyNames": ["p"]})),
+        )
+        .with(
+            Call::ListAttachedRolePolicies { role: role(ROLE) },
+            Ok(json!({"AttachedPolicies": []})),
+        )
+        .with(
+            Call::GetRolePolicy {
+                role: role(ROLE),
+                policy: "p".into(),
+            },
+            Ok(json!({"RoleName": ROLE, "PolicyName": "p", "PolicyDocument": doc.to_string()})),
+        )
+}
+
+fn ssm_plan() -> Plan {
+    Plan {
+        role_name: ROLE.into(),
+        account: "123456789012".into(),
+        partition: "aws".into(),
+        actions: vec![Target {
+            action: "ssm:GetParameters".into(),
+            on: On::Resource(PARAM.into()),
+        }],
+        denied: Some("ssm:GetParameters".into()),
+        resource: Some(PARAM.into()),
+        encrypted: Some(PARAM.into()),
+        region: "us-east-1".into(),
+    }
+}
+
+fn allow(action: &str, resource: &str) -> Value {
+    json!({"Version": "2012-10-17", "Statement": [{"Sid": "A", "Effect": "Allow", "Action": action, "Resource": resource}]})
+}
+
+#[test]
+fn a_missing_allow_is_confirmed_in_the_identity_layer_with_the_statement_to_add() {
+    let r = one_inline(allow("logs:PutLogEvents", "*"));
+    let v = block(verify(&ssm_plan(), &r, false));
+    assert_eq!(v.status, Status::Confirmed, "{v:?}");
+    assert_eq!(v.layer, Some("identity"));
+    assert!(
+        v.summary
+            .contains("no statement in ecsTaskExecutionRole's 1 policy allows"),
+        "{}",
+        v.summary
+    );
+    assert!(v.diff.as_ref().unwrap().to_string().contains("ssm:GetParameters"));
+}
+
+#[test]
+fn an_allow_contradicts_and_names_what_could_still_deny() {
+    let r = one_inline(allow(
+        "ssm:GetParameters",
+        "arn:aws:ssm:us-east-1:123456789012:parameter/prod/*",
+    ));
+    let v = block(verify(&ssm_plan(), &r, false));
+    assert_eq!(v.status, Status::Contradicted, "{v:?}");
+    assert_eq!(v.statement.as_ref().and_then(|s| s.sid.as_deref()), Some("A"));
+    assert!(v.could_still_deny.iter().any(|c| c.contains("SCP")));
+}
+
+#[test]
+fn a_condition_on_an_unknowable_key_is_indeterminate_and_a_known_one_is_not() {
+    let vpce = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "ssm:*", "Resource": "*",
+        "Condition": {"StringEquals": {"aws:SourceVpce": "vpce-1a2b"}}}]});
+    let v = block(verify(&ssm_plan(), &one_inline(vpce), false));
+    assert_eq!(v.status, Status::Indeterminate, "{v:?}");
+    assert_eq!(v.missing_context, vec!["aws:SourceVpce".to_string()]);
+    // The role's own tags are known: a condition on them decides.
+    let tagged = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "ssm:*", "Resource": "*",
+        "Condition": {"StringEquals": {"aws:PrincipalTag/team": "payments"}}}]});
+    let v = block(verify(&ssm_plan(), &one_inline(tagged), false));
+    assert_eq!(v.status, Status::Contradicted, "{v:?}");
+}
+
+#[test]
+fn a_denied_read_is_unavailable_with_the_permission_to_grant() {
+    let r = one_inline(allow("ssm:*", "*")).with(
+        Call::GetRolePolicy {
+            role: role(ROLE),
+            policy: "p".into(),
+        },
+        Err(ReadError::Denied("not authorized to perform: iam:GetRolePolicy".into())),
+    );
+    let v = block(verify(&ssm_plan(), &r, false));
+    assert_eq!(v.status, Status::Unavailable, "{v:?}");
+    assert_eq!(
+        v.unreadable[0].grant.as_deref(),
+        Some("iam:GetRolePolicy for ecsdoctor's identity")
+    );
+    assert!(v.summary.contains("grant iam:GetRolePolicy"), "{}", v.summary);
+}
+
+#[test]
+fn an_explicit_deny_stands_even_when_another_policy_is_unreadable() {
+    let deny = json!({"Version": "2012-10-17", "Statement": [{"Sid": "NoProd", "Effect": "Deny", "Action": "ssm:*", "Resource": PARAM}]});
+    let r = one_inline(deny)
+        .with(
+            Call::ListAttachedRolePolicies { role: role(ROLE) },
+            Ok(json!({"AttachedPolicies": [{"PolicyName": "m", "PolicyArn": "arn:aws:iam::123456789012:policy/m"}]})),
+        )
+        .with(
+            Call::GetPolicy {
+                arn: "arn:aws:iam::123456789012:policy/m".into(),
+            },
+            Err(ReadError::Denied("no".into())),
+        );
+    let v = block(verify(&ssm_plan(), &r, false));
+    assert_eq!(v.status, Status::Confirmed, "{v:?}");
+    assert_eq!(v.statement.as_ref().and_then(|s| s.sid.as_deref()), Some("NoProd"));
+    assert_eq!(v.unreadable.len(), 1);
+}
+
+#[test]
+fn the_default_version_of_a_managed_policy_is_evaluated_not_an_older_one() {
+    let arn = "arn:aws:iam::123456789012:policy/app-secrets";
+    let r = one_inline(allow("logs:PutLogEvents", "*"))
+        .with(
+            Call::ListAttachedRolePolicies { role: role(ROLE) },
+            Ok(json!({"AttachedPolicies": [{"PolicyName": "app-secrets", "PolicyArn": arn}]})),
+        )
+        .with(
+            Call::GetPolicy { arn: arn.into() },
+            Ok(json!({"Policy": {"Arn": arn, "DefaultVersionId": "v2"}})),
+        )
+        .with(
+            Call::GetPolicyVersion {
+                arn: arn.into(),
+                version: "v1".into(),
+            },
+            Ok(json!({"PolicyVersion": {"Document": allow("ssm:GetParameters", "*"), "VersionId": "v1"}})),
+        )
+        .with(
+            Call::GetPolicyVersion {
+                arn: arn.into(),
+                version: "v2".into(),
+            },
+            Ok(json!({"PolicyVersion": {"Document": allow("logs:*", "*"), "VersionId": "v2", "IsDefaultVersion": true}})),
+        );
+    let v = block(verify(&ssm_plan(), &r, false));
+    assert_eq!(v.status, Status::Confirmed, "{v:?}");
+    assert!(
+        v.checked.iter().any(|c| c.contains("(v2, the default version)")),
+        "{:?}",
+        v.checked
+    );
+    assert!(!r
+        .asked
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|c| matches!(c, Call::GetPolicyVersion { version, .. } if version == "v1")));
+}
+
+/// With the role's facts prefetched beside the logs, verification costs two rounds after the
+/// verdict (and the key policy fits in them); without, three.
+#[test]
+fn prefetched_role_facts_save_a_round() {
+    let arn = "arn:aws:iam::123456789012:policy/m";
+    let build = || {
+        one_inline(allow("logs:PutLogEvents", "*"))
+            .with(
+                Call::ListAttachedRolePolicies { role: role(ROLE) },
+                Ok(json!({"AttachedPolicies": [{"PolicyName": "m", "PolicyArn": arn}]})),
+            )
+            .with(
+                Call::GetPolicy { arn: arn.into() },
+                Ok(json!({"Policy": {"DefaultVersionId": "v1"}})),
+            )
+            .with(
+                Call::GetPolicyVersion {
+                    arn: arn.into(),
+                    version: "v1".into(),
+                },
+                Ok(json!({"PolicyVersion": {"Document": allow("logs:*", "*")}})),
+            )
+    };
+    let cold = build();
+    block(verify(&ssm_plan(), &cold, false));
+    assert_eq!(cold.rounds.load(Ordering::SeqCst), 3);
+
+    let warm = build();
+    block(collect::prefetch(&[ROLE.to_string()], &warm));
+    assert_eq!(
+        warm.rounds.load(Ordering::SeqCst),
+        0,
+        "prefetch runs in the caller's round"
+    );
+    block(verify(&ssm_plan(), &warm, false));
+    assert_eq!(warm.rounds.load(Ordering::SeqCst), 2);
+}
+
+fn secret_plan(secret: &str) -> Plan {
+    Plan {
+        actions: vec![
+            Target {
+                action: "secretsmanager:GetSecretValue".into(),
+                on: On::Resource(secret.into()),
+            },
+            Target {
+                action: "kms:Decrypt".into(),
+                on: On::Key,
+            },
+        ],
+        denied: None,
+        resource: Some(secret.into()),
+        encrypted: Some(secret.into()),
+        ..ssm_plan()
+    }
+}
+
+#[test]
+fn the_key_behind_a_secret_is_read_and_an_aws_managed_key_is_not_checked() {
+    let secret = "arn:aws:secretsmanager:us-east-1:123456789012:secret:prod/db-AbCdEf";
+    let key = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+    let both = json!({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": secret},
+        {"Effect": "Allow", "Action": "kms:Decrypt", "Resource": key}]});
+    let describe = Call::DescribeSecret {
+        region: "us-east-1".into(),
+        secret: secret.into(),
+    };
+    // A key policy naming only an administrator: no IAM policy can allow.
+    let r = one_inline(both.clone())
+        .with(describe.clone(), Ok(json!({"ARN": secret, "KmsKeyId": key})))
+        .with(
+            Call::GetKeyPolicy {
+                region: "us-east-1".into(),
+                key: key.into(),
+            },
+            Ok(json!({"Policy": json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+                "Principal": {"AWS": "arn:aws:iam::123456789012:role/key-admin"}, "Action": "kms:*", "Resource": "*"}]}).to_string()})),
+        );
+    let v = block(verify(&secret_plan(secret), &r, false));
+    assert_eq!(v.status, Status::Confirmed, "{v:?}");
+    assert_eq!(v.layer, Some("kms-key"));
+
+    // No KmsKeyId: the AWS managed key, not checked, and the secret's own read decides.
+    let r = one_inline(both).with(describe, Ok(json!({"ARN": secret, "KmsKeyId": null})));
+    let v = block(verify(&secret_plan(secret), &r, false));
+    assert_eq!(v.status, Status::Contradicted, "{v:?}");
+    let kms = v.actions.iter().find(|a| a.action == "kms:Decrypt").unwrap();
+    assert_eq!(kms.decision, "not-checked");
+    assert!(kms.note.as_deref().unwrap_or_default().contains("aws/secretsmanager"));
+}
+
+fn task_with_roles(reason: &str) -> Evidence {
+    Evidence {
+        task: Task {
+            task_arn: Some("arn:aws:ecs:us-east-1:123456789012:task/c/0123456789abcdef0123456789abcdef".into()),
+            stopped_reason: Some(reason.into()),
+            last_status: Some("STOPPED".into()),
+            launch_type: Some("FARGATE".into()),
+            ..Task::default()
+        },
+        task_definition: Some(TaskDefinition {
+            execution_role_arn: Some(ROLE_ARN.into()),
+            task_role_arn: Some("arn:aws:iam::123456789012:role/app".into()),
+            ..TaskDefinition::default()
+        }),
+        ..Evidence::default()
+    }
+}
+
+#[test]
+fn a_role_denial_plans_its_role_actions_and_resource_and_other_verdicts_do_not() {
+    let matcher = Matcher::load(true, &[]).unwrap();
+    let k = matcher.knowledge();
+    let ev = task_with_roles(&format!("ResourceInitializationError: unable to pull secrets or registry auth: execution resource retrieval failed: unable to retrieve secrets from ssm: service call has been retried 1 time(s): AccessDeniedException: User: arn:aws:sts::123456789012:assumed-role/{ROLE}/0123 is not authorized to perform: ssm:GetParameters on resource: {PARAM} because no identity-based policy allows the ssm:GetParameters action"));
+    let d = diagnose(&ev, &matcher, &Options::default());
+    let p = plan(&d, &ev, k).unwrap();
+    assert_eq!(p.role_name, ROLE);
+    assert_eq!(p.denied.as_deref(), Some("ssm:GetParameters"));
+    assert_eq!(p.actions[0].on, On::Resource(PARAM.into()));
+    assert_eq!(p.region, "us-east-1");
+    assert_eq!(
+        collect::roles_to_prefetch(&ev),
+        vec![ROLE.to_string(), "app".to_string()]
+    );
+
+    let ev = task_with_roles("Essential container in task exited");
+    let d = diagnose(&ev, &matcher, &Options::default());
+    assert_eq!(plan(&d, &ev, k), Err(Skip::NotARoleDenial));
+}
+
+#[test]
+fn a_key_denial_finds_the_secret_in_the_message() {
+    let matcher = Matcher::load(true, &[]).unwrap();
+    let secret = "arn:aws:secretsmanager:us-east-1:123456789012:secret:prod/app/db-AbCdEf";
+    let ev = task_with_roles(&format!("ResourceInitializationError: unable to pull secrets or registry auth: execution resource retrieval failed: unable to retrieve secret from asm: service call has been retried 1 time(s): failed to fetch secret {secret} from secrets manager: AccessDeniedException: Access to KMS is not allowed status code: 400, request id: a87a66d9-f839-4353-b8c2-9984b1465695"));
+    let d = diagnose(&ev, &matcher, &Options::default());
+    let p = plan(&d, &ev, matcher.knowledge()).unwrap();
+    assert_eq!(p.encrypted.as_deref(), Some(secret));
+    assert!(
+        p.actions.iter().any(|t| t.action == "kms:Decrypt" && t.on == On::Key),
+        "{p:?}"
+    );
+}

@@ -11,9 +11,12 @@ use crate::verdict::Diagnosis;
 use super::config::NotifyOn;
 use crate::rules::Category;
 
-/// ECS stop codes (the API's `TaskStopCode` values) that mean someone asked for the stop. Not
-/// `ServiceSchedulerInitiated`: the scheduler also stops tasks that failed their health checks.
-pub const DELIBERATE_STOP_CODES: &[&str] = &["UserInitiated"];
+/// ECS stop codes (the API's `TaskStopCode` values) of stops that are part of normal operation:
+/// someone asked for it (`UserInitiated`, a StopTask call), Spot capacity was reclaimed
+/// (`SpotInterruption`) or the instance is being terminated (`TerminationNotice`); the service
+/// scheduler replaces such tasks. Not `ServiceSchedulerInitiated`: the scheduler also stops tasks
+/// that failed their health checks.
+pub const DELIBERATE_STOP_CODES: &[&str] = &["UserInitiated", "SpotInterruption", "TerminationNotice"];
 
 /// What to do with one event.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,7 +49,7 @@ pub fn decide(d: &Diagnosis, on: &NotifyOn) -> Decision {
         NotifyOn::Categories(_) => Decision::Quiet(format!("category {} is not in the list", category.name())),
         NotifyOn::Failures => {
             if let Some(code) = d.stop_code.as_deref().filter(|c| DELIBERATE_STOP_CODES.contains(c)) {
-                Decision::Quiet(format!("stop code {code}: the stop was asked for"))
+                Decision::Quiet(format!("stop code {code}: a stop of normal operation"))
             } else if category == Category::User {
                 Decision::Quiet("a deliberate stop (category user)".to_string())
             } else {
@@ -103,6 +106,14 @@ mod tests {
             );
             assert_eq!(decide(&d, &NotifyOn::All), Decision::Post);
         }
+    }
+
+    #[test]
+    fn a_spot_interruption_is_quiet_unless_capacity_is_asked_for() {
+        let d = diagnosis(stopped("SpotInterruption", "Your Spot Task was interrupted."));
+        assert!(matches!(decide(&d, &NotifyOn::Failures), Decision::Quiet(_)), "{:?}", d.verdict);
+        let capacity = NotifyOn::Categories(BTreeSet::from([d.verdict.category]));
+        assert_eq!(decide(&d, &capacity), Decision::Post);
     }
 
     #[test]

@@ -111,7 +111,11 @@ mod tests {
     #[test]
     fn a_spot_interruption_is_quiet_unless_capacity_is_asked_for() {
         let d = diagnosis(stopped("SpotInterruption", "Your Spot Task was interrupted."));
-        assert!(matches!(decide(&d, &NotifyOn::Failures), Decision::Quiet(_)), "{:?}", d.verdict);
+        assert!(
+            matches!(decide(&d, &NotifyOn::Failures), Decision::Quiet(_)),
+            "{:?}",
+            d.verdict
+        );
         let capacity = NotifyOn::Categories(BTreeSet::from([d.verdict.category]));
         assert_eq!(decide(&d, &capacity), Decision::Post);
     }

@@ -48,6 +48,20 @@ fn why_as(moto: &Moto, dir: &Path, task: &str, format: &str, extra: &[&str]) -> 
     ecsdoctor().endpoint(&moto.endpoint).home(dir).traced(dir).run(&args)
 }
 
+/// `why TASK --format json` against moto, with IAM answered by the `stub` stand-in instead.
+fn why_with_iam_stub(moto: &Moto, stub: &IamStub, dir: &Path, task: &str, extra: &[&str]) -> Out {
+    let cache = dir.join(format!("cache-{}", bin::unique()));
+    std::fs::create_dir_all(&cache).expect("cache dir");
+    let cache = cache.to_str().expect("utf-8 temp path").to_string();
+    let mut args = vec!["why", task, "--format", "json", "--cache-dir", &cache];
+    args.extend_from_slice(extra);
+    ecsdoctor()
+        .endpoint(&moto.endpoint)
+        .iam_endpoint(&stub.endpoint)
+        .home(dir)
+        .run(&args)
+}
+
 /// Seeds `scenario` and the verification `case`; returns moto, the seed and the case.
 fn seeded(scenario: &str, case: &str) -> (Moto, Value, Value) {
     let moto = Moto::start();
@@ -303,20 +317,7 @@ fn verify_own_read_denied_is_unavailable_not_a_failure() {
         denied("ListAttachedRolePolicies"),
     ]);
     let dir = scratch();
-    let cache = dir.path().join("cache");
-    std::fs::create_dir_all(&cache).expect("cache dir");
-    let run = ecsdoctor()
-        .endpoint(&moto.endpoint)
-        .iam_endpoint(&stub.endpoint)
-        .home(dir.path())
-        .run(&[
-            "why",
-            task(&seed),
-            "--format",
-            "json",
-            "--cache-dir",
-            cache.to_str().expect("utf-8"),
-        ]);
+    let run = why_with_iam_stub(&moto, &stub, dir.path(), task(&seed), &[]);
     run.expect_code(0);
     let ver = &run.json()["verdict"]["verification"];
     let ctx = run.context();
@@ -363,21 +364,7 @@ fn verify_simulate_shows_agreement_and_caveats() {
         ("SimulatePrincipalPolicy", 200, ok_xml("SimulatePrincipalPolicy", sim)),
     ]);
     let dir = scratch();
-    let cache = dir.path().join("cache");
-    std::fs::create_dir_all(&cache).expect("cache dir");
-    let run = ecsdoctor()
-        .endpoint(&moto.endpoint)
-        .iam_endpoint(&stub.endpoint)
-        .home(dir.path())
-        .run(&[
-            "why",
-            task(&seed),
-            "--format",
-            "json",
-            "--simulate",
-            "--cache-dir",
-            cache.to_str().expect("utf-8"),
-        ]);
+    let run = why_with_iam_stub(&moto, &stub, dir.path(), task(&seed), &["--simulate"]);
     run.expect_code(0);
     let ver = &run.json()["verdict"]["verification"];
     let ctx = run.context();
@@ -397,18 +384,7 @@ fn verify_simulate_shows_agreement_and_caveats() {
     );
     // Without --simulate the simulator is never asked.
     let stub_calls = stub.asked().len();
-    let _ = ecsdoctor()
-        .endpoint(&moto.endpoint)
-        .iam_endpoint(&stub.endpoint)
-        .home(dir.path())
-        .run(&[
-            "why",
-            task(&seed),
-            "--format",
-            "json",
-            "--cache-dir",
-            cache.to_str().expect("utf-8"),
-        ]);
+    why_with_iam_stub(&moto, &stub, dir.path(), task(&seed), &[]).expect_code(0);
     assert!(
         !stub.asked()[stub_calls..]
             .iter()

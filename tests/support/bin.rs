@@ -15,7 +15,8 @@ use serde_json::Value;
 
 use super::moto;
 
-/// The only AWS operations ecsdoctor may call: read-only.
+/// The only AWS operations ecsdoctor may call: read-only. Kept by hand, apart from the code's
+/// allow-list (`ALLOWED_OPERATIONS`), so that a write added there fails these tests.
 pub const READ_ONLY_OPS: &[&str] = &[
     "DescribeTasks",
     "DescribeTaskDefinition",

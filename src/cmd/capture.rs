@@ -4,7 +4,7 @@
 //! reads (the denied role's policies, the resource's and the key's) is stored too, under `iam/`
 //! and `resource-policies/`, so the replay checks the verdict offline.
 
-use super::{aws_options, block_on_aws, load_rules, Failure, Outcome};
+use super::{aws_options, block_on_aws_in, load_rules, runtime, Failure, Outcome};
 use crate::arn::parse_task;
 use crate::cli::CaptureArgs;
 use crate::error::{EXIT_BAD_INPUT, EXIT_OK};
@@ -23,7 +23,8 @@ pub fn run(args: &CaptureArgs) -> Outcome {
     let mut aws = aws_options(&args.aws)?;
     aws.verify = !args.no_verify;
     let src = AwsSource::new(aws, Limits::default());
-    let ev = block_on_aws(&format!("capturing task {}", task.id), src.evidence(Some(&task)))?;
+    let rt = runtime()?;
+    let ev = block_on_aws_in(&rt, &format!("capturing task {}", task.id), src.evidence(Some(&task)))?;
     let cannot_write = |e: std::io::Error| {
         Failure::new(
             EXIT_BAD_INPUT,
@@ -42,7 +43,7 @@ pub fn run(args: &CaptureArgs) -> Outcome {
         };
         let mut d = diagnose(&ev, matcher, &opts);
         let plain = d.clone();
-        block_on_aws("reading the role's policies", async {
+        block_on_aws_in(&rt, "reading the role's policies", async {
             src.verify(&mut d, &plain, &ev, false, matcher.knowledge(), &opts).await;
             Ok(())
         })?;

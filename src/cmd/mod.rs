@@ -150,7 +150,16 @@ pub fn block_on_aws<T>(
     message: &str,
     fetch: impl std::future::Future<Output = Result<T, crate::error::SourceError>>,
 ) -> Result<T, Failure> {
-    let rt = runtime()?;
+    block_on_aws_in(&runtime()?, message, fetch)
+}
+
+/// [`block_on_aws`] on a runtime that lives on: what it started in the background (verification's
+/// reads beside the logs) keeps running for the next step.
+pub fn block_on_aws_in<T>(
+    rt: &tokio::runtime::Runtime,
+    message: &str,
+    fetch: impl std::future::Future<Output = Result<T, crate::error::SourceError>>,
+) -> Result<T, Failure> {
     let pb = spinner(message);
     let out = rt.block_on(fetch);
     if let Some(pb) = pb {

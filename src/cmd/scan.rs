@@ -338,7 +338,8 @@ async fn scan_live(
             &clients,
             matcher,
             eopts,
-            args.verify.simulate,
+            args,
+            opts,
             &mut notes,
         )
         .await;
@@ -354,9 +355,10 @@ async fn scan_live(
 }
 
 /// Checks each failure signature's verdict once against the account's policies: one
-/// representative per group (the first whose logs were read, else the first), all groups at once
-/// on one reader (a role shared by groups is read once), and every task of the group carries the
-/// result. The reads of all groups count as one block of rounds after the diagnosis.
+/// representative per group (the first whose logs were read, else the first), at most
+/// `--concurrency` groups at once on one reader (a role shared by groups is read once, even when
+/// two groups ask at the same time), within `--timeout`; every task of the group carries the
+/// result. Rounds are counted as the deepest group's: groups' stages run side by side.
 #[allow(clippy::too_many_arguments)]
 async fn verify_groups(
     results: &mut [TaskResult],
@@ -365,9 +367,11 @@ async fn verify_groups(
     clients: &Clients,
     matcher: &Matcher,
     eopts: &Options,
-    simulate: bool,
+    args: &ScanArgs,
+    opts: &AwsOptions,
     notes: &mut Vec<String>,
 ) {
+    use futures_util::StreamExt;
     if eopts.redact.accounts {
         notes.push("verdicts were not checked against the account's policies: --redact-accounts masks the account ids they need (run `ecsdoctor why` on one task of a group)".into());
         return;
@@ -376,32 +380,48 @@ async fn verify_groups(
     for (i, r) in results.iter().enumerate().take(tasks.len()) {
         groups.entry(scan::GroupKey::of(&r.diagnosis)).or_default().push(i);
     }
-    let reader = OneRound(aws::policies::LiveReader::new(
+    let deadline = std::time::Instant::now() + opts.timeout;
+    let reader = aws::policies::LiveReader::new(
         clients.signed.clone(),
         clients.tracer.clone(),
         std::sync::Arc::default(),
-    ));
-    clients.tracer.next_round();
+        deadline,
+    );
+    let deepest = std::sync::atomic::AtomicUsize::new(0);
     let k = matcher.knowledge();
-    let work: Vec<_> = groups
-        .values()
-        .map(|members| {
-            let rep = members
-                .iter()
-                .copied()
-                .find(|&i| results[i].logs_read)
-                .unwrap_or(members[0]);
-            let ev = plan::evidence_of(&tasks[rep], defs);
-            let mut d = (*results[rep].diagnosis).clone();
-            let reader = &reader;
-            async move {
-                let plain = d.clone();
-                crate::verify::verify_diagnosis(&mut d, &plain, &ev, reader, simulate, k, eopts).await;
-                (members.clone(), d)
-            }
-        })
-        .collect();
-    for (members, d) in futures_util::future::join_all(work).await {
+    let simulate = args.verify.simulate;
+    let work = groups.values().map(|members| {
+        let rep = members
+            .iter()
+            .copied()
+            .find(|&i| results[i].logs_read)
+            .unwrap_or(members[0]);
+        let ev = plan::evidence_of(&tasks[rep], defs);
+        let mut d = (*results[rep].diagnosis).clone();
+        let group_reader = GroupReader {
+            inner: &reader,
+            tracer: &clients.tracer,
+            stage: std::sync::atomic::AtomicUsize::new(0),
+            deepest: &deepest,
+        };
+        async move {
+            let plain = d.clone();
+            crate::verify::verify_diagnosis(&mut d, &plain, &ev, &group_reader, simulate, k, eopts).await;
+            (members.clone(), d)
+        }
+    });
+    let all = futures_util::stream::iter(work)
+        .buffer_unordered(args.concurrency.max(1))
+        .collect::<Vec<_>>();
+    let left = deadline.saturating_duration_since(std::time::Instant::now());
+    let Ok(done) = tokio::time::timeout(left, all).await else {
+        notes.push(format!(
+            "verdicts were not checked against the account's policies: AWS did not answer within {} s (--timeout)",
+            opts.timeout.as_secs()
+        ));
+        return;
+    };
+    for (members, d) in done {
         if d.verdict.verification.is_none() {
             continue;
         }
@@ -412,16 +432,30 @@ async fn verify_groups(
     }
 }
 
-/// A reader whose rounds the scan counts itself (all groups' reads run at once).
-struct OneRound(aws::policies::LiveReader);
+/// One group's view of the scan's reader: its stages count as rounds only when no other group
+/// has gone that deep yet, so the trace's rounds are the deepest chain, not the sum of groups.
+struct GroupReader<'a> {
+    inner: &'a aws::policies::LiveReader,
+    tracer: &'a aws::Tracer,
+    stage: std::sync::atomic::AtomicUsize,
+    deepest: &'a std::sync::atomic::AtomicUsize,
+}
 
-impl crate::verify::Reader for OneRound {
+impl crate::verify::Reader for GroupReader<'_> {
     async fn read(&self, call: &crate::verify::Call) -> Result<serde_json::Value, crate::verify::ReadError> {
-        self.0.read(call).await
+        crate::verify::Reader::read(self.inner, call).await
     }
 
     fn has(&self, call: &crate::verify::Call) -> bool {
-        self.0.has(call)
+        crate::verify::Reader::has(self.inner, call)
+    }
+
+    fn next_round(&self) {
+        use std::sync::atomic::Ordering;
+        let mine = self.stage.fetch_add(1, Ordering::SeqCst) + 1;
+        if self.deepest.fetch_max(mine, Ordering::SeqCst) < mine {
+            self.tracer.next_round();
+        }
     }
 }
 

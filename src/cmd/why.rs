@@ -2,7 +2,9 @@
 
 use std::path::Path;
 
-use super::{aws_options, block_on_aws, engine_options, load_rules, render_options, with_stdout, Failure, Outcome};
+use super::{
+    aws_options, block_on_aws_in, engine_options, load_rules, render_options, runtime, with_stdout, Failure, Outcome,
+};
 use crate::arn::{parse_task, TaskRef};
 use crate::cli::WhyArgs;
 use crate::error::{EXIT_BAD_INPUT, EXIT_INCONCLUSIVE, EXIT_OK};
@@ -17,8 +19,9 @@ use crate::verify::BundleReader;
 pub enum Verifier {
     /// Not checked (`--no-verify`, `--offline`, a single describe-tasks file).
     Off,
-    /// From AWS, through the source that read the task.
-    Live(AwsSource),
+    /// From AWS, through the source that read the task, on the runtime that read it (the roles'
+    /// reads it started beside the logs are still running there).
+    Live(Box<(AwsSource, tokio::runtime::Runtime)>),
     /// From the captured bundle's `iam/` and `resource-policies/`.
     Bundle(BundleReader),
 }
@@ -94,8 +97,9 @@ pub fn verify(
     let k = matcher.knowledge();
     match verifier {
         Verifier::Off => {}
-        Verifier::Live(src) => {
-            block_on_aws("checking the role's policies", async {
+        Verifier::Live(live) => {
+            let (src, rt) = *live;
+            block_on_aws_in(&rt, "checking the role's policies", async {
                 src.verify(d, &plain, ev, simulate, k, opts).await;
                 Ok(())
             })?;
@@ -122,11 +126,16 @@ pub fn live(task: &TaskRef, args: &WhyArgs, limits: Limits) -> Result<(Evidence,
     let mut aws = aws_options(&args.aws)?;
     aws.verify = !args.verify.no_verify;
     let src = AwsSource::new(aws, limits);
-    let ev = block_on_aws(&format!("reading task {} from AWS", task.id), src.evidence(Some(task)))?;
+    let rt = runtime()?;
+    let ev = block_on_aws_in(
+        &rt,
+        &format!("reading task {} from AWS", task.id),
+        src.evidence(Some(task)),
+    )?;
     let verifier = if args.verify.no_verify {
         Verifier::Off
     } else {
-        Verifier::Live(src)
+        Verifier::Live(Box::new((src, rt)))
     };
     Ok((ev, verifier))
 }
@@ -161,13 +170,14 @@ pub fn event_evidence(path: &Path, args: &WhyArgs, limits: Limits) -> Result<(Ev
     let mut aws = aws_options(&args.aws)?;
     aws.verify = !args.verify.no_verify;
     let src = AwsSource::new(aws, limits);
-    let ev = block_on_aws("reading the task definition and logs from AWS", async {
+    let rt = runtime()?;
+    let ev = block_on_aws_in(&rt, "reading the task definition and logs from AWS", async {
         Ok(src.complete_task(ev.task).await)
     })?;
     let verifier = if args.verify.no_verify {
         Verifier::Off
     } else {
-        Verifier::Live(src)
+        Verifier::Live(Box::new((src, rt)))
     };
     Ok((ev, verifier))
 }

@@ -203,6 +203,12 @@ pub fn policy_layer(text: &str, action: Option<&str>, knowledge: &Knowledge) -> 
     Some(layer)
 }
 
+/// Whether a modern AccessDenied message says an explicit Deny decided ("... with an explicit deny
+/// in a service control policy"), as opposed to a missing Allow ("because no ... policy allows").
+pub fn names_explicit_deny(text: &str) -> bool {
+    text.to_ascii_lowercase().contains("with an explicit deny")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

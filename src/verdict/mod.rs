@@ -29,7 +29,7 @@ use crate::rules::{Category, Culprit, PolicyLayer};
 use crate::sanitize::RedactOptions;
 
 pub use confidence::Confidence;
-pub use output::clean;
+pub use output::{clean, fix_value};
 pub use phase::decide_phase;
 
 /// The JSON contract's version.

@@ -18,7 +18,7 @@ fn composed(s: &str, opts: &Options) -> String {
 }
 
 /// A value filled into a fix template: cleaned, and unable to break the template's markdown.
-pub(super) fn fix_value(raw: &str, opts: &Options) -> String {
+pub fn fix_value(raw: &str, opts: &Options) -> String {
     sanitize::markdown_code(&clean(raw, opts))
         .replace('[', "［")
         .replace(']', "］")

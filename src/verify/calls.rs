@@ -66,6 +66,22 @@ impl Call {
         }
     }
 
+    /// The account owning what the call reads, when its name says (`None`: IAM reads of the role's
+    /// own account, a bucket).
+    pub fn account(&self) -> Option<String> {
+        let of_arn = |a: &str| {
+            crate::arn::Arn::parse(a)
+                .map(|a| a.account.to_string())
+                .filter(|a| !a.is_empty())
+        };
+        match self {
+            Call::GetRepositoryPolicy { registry, .. } => Some(registry.clone()),
+            Call::GetResourcePolicy { secret, .. } | Call::DescribeSecret { secret, .. } => of_arn(secret),
+            Call::GetKeyPolicy { key, .. } => of_arn(key),
+            _ => None,
+        }
+    }
+
     /// What the call is about, for messages: a role, a policy ARN, a resource.
     pub fn subject(&self) -> String {
         match self {
@@ -141,17 +157,31 @@ impl Call {
     }
 }
 
-/// A path component: unreserved characters stay, everything else (`/`, `:`, `..`, controls) is
-/// percent-encoded.
+/// Longest path component written (file systems allow 255 bytes; `.json` follows).
+const MAX_COMPONENT: usize = 200;
+
+/// A path component: letters, digits, `-`, `_` and `~` stay, every other byte (`/`, `:`, `.`,
+/// controls) is percent-encoded; a name that would be longer than [`MAX_COMPONENT`] keeps its
+/// start and ends in `~` and a hash of the whole name (FNV-1a), so it stays unique.
 fn encode(s: &str) -> String {
     use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
     const SET: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'~');
     let out = utf8_percent_encode(s, SET).to_string();
     if out.is_empty() {
-        "%00".into()
-    } else {
-        out
+        return "%00".into();
     }
+    if out.len() <= MAX_COMPONENT {
+        return out;
+    }
+    let hash = s.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    // Cut on a whole escape: the encoded text is ASCII, and `%XX` must not be split.
+    let mut cut = MAX_COMPONENT - 20;
+    while out.as_bytes()[..cut].iter().rev().take(2).any(|&b| b == b'%') {
+        cut -= 1;
+    }
+    format!("{}~{hash:016x}", &out[..cut])
 }
 
 /// Why a call has no answer.

@@ -34,13 +34,26 @@ struct Parsed {
     key_note: Option<String>,
 }
 
-fn unreadable(call: &Call, e: &ReadError) -> Unreadable {
+/// A failed read. When ecsdoctor itself was denied, what to grant: the action for ecsdoctor's
+/// identity, or — for a resource in another account — the resource's owner's permission.
+fn unreadable(call: &Call, e: &ReadError, role_account: &str) -> Unreadable {
+    let grant = matches!(e, ReadError::Denied(_)).then(|| match call.account() {
+        Some(acct) if acct != role_account => format!(
+            "{} on the resource in account {acct}: its owner must allow ecsdoctor's identity (or run ecsdoctor there)",
+            call.action()
+        ),
+        _ => format!("{} for ecsdoctor's identity", call.action()),
+    });
     Unreadable {
         call: call.action().to_string(),
         subject: call.subject(),
         error: e.to_string(),
-        grant: matches!(e, ReadError::Denied(_)).then(|| format!("{} for ecsdoctor's identity", call.action())),
+        grant,
     }
+}
+
+fn unreadable_with(plan: &Plan, call: &Call, e: ReadError) -> Unreadable {
+    unreadable(call, &e, &plan.account)
 }
 
 fn parse(answer: &Value, label: &str) -> Result<Policy, String> {
@@ -67,7 +80,7 @@ fn parse_all(plan: &Plan, c: &Collected) -> Parsed {
             call,
             Call::GetRole { .. } | Call::ListRolePolicies { .. } | Call::ListAttachedRolePolicies { .. }
         ) {
-            p.identity_gaps.push(unreadable(call, e));
+            p.identity_gaps.push(unreadable(call, e, &plan.account));
         }
     }
     for (name, a) in &c.inline {
@@ -76,9 +89,13 @@ fn parse_all(plan: &Plan, c: &Collected) -> Parsed {
             policy: name.clone(),
         };
         let label = format!("inline policy {name}");
-        match a.as_ref().map_err(|e| unreadable(&call, e)).and_then(|v| {
-            parse(v, &label).map_err(|e| unreadable(&call, &ReadError::Failed(format!("cannot parse: {e}"))))
-        }) {
+        match a
+            .as_ref()
+            .map_err(|e| unreadable(&call, e, &plan.account))
+            .and_then(|v| {
+                parse(v, &label)
+                    .map_err(|e| unreadable_with(plan, &call, ReadError::Failed(format!("cannot parse: {e}"))))
+            }) {
             Ok(pol) => {
                 p.checked.push(format!("{label} of role {role}"));
                 p.identity.push(pol);
@@ -91,11 +108,12 @@ fn parse_all(plan: &Plan, c: &Collected) -> Parsed {
             arn: m.arn.clone(),
             version: m.version.clone().unwrap_or_default(),
         };
-        let v = m.document.as_ref().map_err(|e| unreadable(&call, e))?;
+        let v = m.document.as_ref().map_err(|e| unreadable(&call, e, &plan.account))?;
         parse(v, &m.arn).map_err(|e| {
             unreadable(
                 &call,
                 &ReadError::Failed(format!("cannot parse the {what}'s document: {e}")),
+                &plan.account,
             )
         })
     };
@@ -133,10 +151,16 @@ fn parse_all(plan: &Plan, c: &Collected) -> Parsed {
                     p.checked.push(format!("resource policy of {}", call.subject()));
                     p.resource = Some(pol);
                 }
-                Err(e) => p.resource_gap = Some(unreadable(call, &ReadError::Failed(format!("cannot parse: {e}")))),
+                Err(e) => {
+                    p.resource_gap = Some(unreadable_with(
+                        plan,
+                        call,
+                        ReadError::Failed(format!("cannot parse: {e}")),
+                    ))
+                }
             },
             Ok(None) => p.checked.push(format!("{} has no resource policy", call.subject())),
-            Err(e) => p.resource_gap = Some(unreadable(call, e)),
+            Err(e) => p.resource_gap = Some(unreadable(call, e, &plan.account)),
         }
     }
     match &c.key {
@@ -151,9 +175,15 @@ fn parse_all(plan: &Plan, c: &Collected) -> Parsed {
                         p.checked.push(format!("key policy of {arn}"));
                         p.key = Some(pol);
                     }
-                    Err(e) => p.key_gap = Some(unreadable(&call, &ReadError::Failed(format!("cannot parse: {e}")))),
+                    Err(e) => {
+                        p.key_gap = Some(unreadable_with(
+                            plan,
+                            &call,
+                            ReadError::Failed(format!("cannot parse: {e}")),
+                        ))
+                    }
                 },
-                Err(e) => p.key_gap = Some(unreadable(&call, e)),
+                Err(e) => p.key_gap = Some(unreadable(&call, e, &plan.account)),
             }
         }
         Some(KeyState::AwsManaged(alias)) => {
@@ -173,7 +203,7 @@ fn parse_all(plan: &Plan, c: &Collected) -> Parsed {
                 .iter()
                 .find(|(c, _)| matches!(c, Call::DescribeSecret { .. } | Call::DescribeParameters { .. }))
             {
-                p.key_gap = Some(unreadable(call, e));
+                p.key_gap = Some(unreadable(call, e, &plan.account));
             }
         }
         None => {}
@@ -182,18 +212,31 @@ fn parse_all(plan: &Plan, c: &Collected) -> Parsed {
 }
 
 /// The context keys ecsdoctor knows for a call of this role.
-fn context(plan: &Plan, c: &Collected, target: &On, region: &str) -> (String, BTreeMap<String, Vec<String>>) {
+fn context(
+    plan: &Plan,
+    c: &Collected,
+    action: &str,
+    target: &On,
+    region: &str,
+) -> (String, BTreeMap<String, Vec<String>>) {
     let role = c.role.as_ref().ok().and_then(|r| r.get("Role"));
-    let role_arn = role
+    let read_arn = role
         .and_then(|r| r.get("Arn"))
         .and_then(Value::as_str)
-        .map(str::to_string)
-        .unwrap_or_else(|| format!("arn:{}:iam::{}:role/{}", plan.partition, plan.account, plan.role_name));
+        .map(str::to_string);
+    // The role's ARN for aws:PrincipalArn: GetRole's, else the evidence's when it is exact (a
+    // session ARN has no path): a guessed path must not decide a condition.
+    let known_arn = read_arn
+        .clone()
+        .or_else(|| plan.role_arn_exact.then(|| plan.role_arn.clone()));
+    let role_arn = known_arn.clone().unwrap_or_else(|| plan.role_arn.clone());
     let mut ctx: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut put = |k: &str, v: &str| {
         ctx.insert(k.to_string(), vec![v.to_string()]);
     };
-    put("aws:PrincipalArn", &role_arn);
+    if let Some(arn) = &known_arn {
+        put("aws:PrincipalArn", arn);
+    }
     put("aws:PrincipalAccount", &plan.account);
     put("aws:PrincipalType", "AssumedRole");
     put("aws:PrincipalIsAWSService", "false");
@@ -201,8 +244,17 @@ fn context(plan: &Plan, c: &Collected, target: &On, region: &str) -> (String, BT
     if !region.is_empty() {
         put("aws:RequestedRegion", region);
     }
+    // Through a service (a secret's or parameter's key, used by Secrets Manager or SSM on the
+    // role's behalf: a forward access session) aws:ViaAWSService is true. A call on a key named
+    // as the resource may or may not have come through a service: that stays unknown. Any other
+    // call is the role's own.
     let via = *target == On::Key;
-    put("aws:ViaAWSService", if via { "true" } else { "false" });
+    let key_call = resources::is_key_service(action.split(':').next().unwrap_or_default());
+    if via {
+        put("aws:ViaAWSService", "true");
+    } else if !key_call {
+        put("aws:ViaAWSService", "false");
+    }
     if via {
         put("kms:CallerAccount", &plan.account);
         let service = plan
@@ -251,6 +303,8 @@ struct Checked {
     status: Option<Status>,
     evaluation: Option<Evaluation>,
     gaps: Vec<Unreadable>,
+    /// Not checked for a reason that leaves nothing to check (an AWS managed key, no KMS).
+    nothing_to_check: bool,
 }
 
 fn check_one(plan: &Plan, c: &Collected, p: &Parsed, action: &str, on: &On) -> Checked {
@@ -266,6 +320,7 @@ fn check_one(plan: &Plan, c: &Collected, p: &Parsed, action: &str, on: &On) -> C
         status: None,
         evaluation: None,
         gaps: Vec::new(),
+        nothing_to_check: false,
     };
     let (resource, region, on_key) = match on {
         On::Resource(r) => {
@@ -278,12 +333,15 @@ fn check_one(plan: &Plan, c: &Collected, p: &Parsed, action: &str, on: &On) -> C
                 let region = Arn::parse(arn).map(|a| a.region.to_string()).unwrap_or_default();
                 (arn.clone(), region, true)
             }
-            _ => {
-                return not_checked(
+            state => {
+                let mut skipped = not_checked(
                     p.key_note
                         .clone()
                         .unwrap_or_else(|| "the key encrypting the resource is not known".into()),
-                )
+                );
+                skipped.nothing_to_check = matches!(state, Some(KeyState::AwsManaged(_) | KeyState::None));
+                skipped.gaps.extend(p.key_gap.clone());
+                return skipped;
             }
         },
         On::Unknown => {
@@ -293,7 +351,7 @@ fn check_one(plan: &Plan, c: &Collected, p: &Parsed, action: &str, on: &On) -> C
             ))
         }
     };
-    let (role_arn, ctx) = context(plan, c, on, &region);
+    let (role_arn, ctx) = context(plan, c, action, on, &region);
     let resource_account = Arn::parse(&resource)
         .map(|a| a.account.to_string())
         .filter(|a| !a.is_empty());
@@ -324,7 +382,9 @@ fn check_one(plan: &Plan, c: &Collected, p: &Parsed, action: &str, on: &On) -> C
         resource_account,
         context: ctx,
     };
-    let e = evaluate(&request, &set);
+    let mut e = evaluate(&request, &set);
+    // Only the keys whose value could change the decision make it undecided.
+    e.missing_context = deciding_keys(&request, &set, &e);
     let mut check = ActionCheck {
         action: action.to_string(),
         resource,
@@ -383,7 +443,42 @@ fn check_one(plan: &Plan, c: &Collected, p: &Parsed, action: &str, on: &On) -> C
         status: Some(status),
         evaluation: Some(e),
         gaps,
+        nothing_to_check: false,
     }
+}
+
+/// The missing context keys the decision hangs on: each key is tried, one at a time, with every
+/// value the policies compare it to (and one they do not), and kept when any of them changes the
+/// decision. A key only an unrelated statement tests does not make the answer undecided.
+fn deciding_keys(request: &Request, set: &PolicySet, e: &Evaluation) -> Vec<String> {
+    let policies = set
+        .identity
+        .iter()
+        .chain(&set.permissions_boundary)
+        .chain(&set.session)
+        .chain(&set.resource)
+        .chain(&set.kms_key)
+        .chain(&set.scps)
+        .chain(&set.rcps);
+    let statements: Vec<&crate::iam::Statement> = policies.flat_map(|p| &p.statements).collect();
+    e.missing_context
+        .iter()
+        .filter(|key| {
+            let mut values: Vec<String> = statements
+                .iter()
+                .flat_map(|st| &st.condition)
+                .filter(|c| c.key.eq_ignore_ascii_case(key))
+                .flat_map(|c| c.values.iter().cloned())
+                .collect();
+            values.push("ecsdoctor-unknown-value".into());
+            values.iter().any(|v| {
+                let mut r = request.clone();
+                r.context.insert((*key).clone(), vec![v.clone()]);
+                evaluate(&r, set).decision != e.decision
+            })
+        })
+        .cloned()
+        .collect()
 }
 
 /// Evaluates every action of the plan and decides the status.
@@ -428,13 +523,40 @@ pub fn evaluate_plan(plan: &Plan, c: &Collected) -> Verification {
         simulation: None,
     };
     let Some(d) = decider else {
-        v.summary = match results.first().and_then(|r| r.check.note.clone()) {
-            Some(n) => format!("nothing could be checked: {n}"),
-            None => "nothing could be checked".into(),
+        let gap = results.iter().find_map(|r| r.gaps.first());
+        v.summary = match (gap, results.first().and_then(|r| r.check.note.clone())) {
+            (Some(u), _) => {
+                v.status = Status::Unavailable;
+                unavailable_summary(u)
+            }
+            (None, Some(n)) => format!("nothing could be checked: {n}"),
+            (None, None) => "nothing could be checked".into(),
         };
         return v;
     };
-    let status = d.status.unwrap_or(Status::Indeterminate);
+    let mut status = d.status.unwrap_or(Status::Indeterminate);
+    // "The readable policies allow it" holds only when every action the verdict names was checked
+    // (or had nothing to check): an action left unread keeps the answer open.
+    let open = results.iter().find(|r| r.status.is_none() && !r.nothing_to_check);
+    if let (Status::Contradicted, Some(o)) = (status, open) {
+        status = if o.gaps.is_empty() {
+            Status::Indeterminate
+        } else {
+            Status::Unavailable
+        };
+        v.status = status;
+        v.layer = None;
+        v.summary = match o.gaps.first() {
+            Some(u) => unavailable_summary(u),
+            None => format!(
+                "{} is allowed, but {} was not checked: {}",
+                d.check.action,
+                o.check.action,
+                o.check.note.clone().unwrap_or_default()
+            ),
+        };
+        return v;
+    }
     let e = d.evaluation.as_ref();
     v.status = status;
     v.layer = d.check.layer;
@@ -458,7 +580,7 @@ pub fn evaluate_plan(plan: &Plan, c: &Collected) -> Verification {
         },
         Status::Contradicted => {
             v.statement = d.check.statement.clone();
-            v.could_still_deny = could_still_deny(plan, d);
+            v.could_still_deny = could_still_deny(plan, &p, d);
             let by = d
                 .check
                 .statement
@@ -474,16 +596,10 @@ pub fn evaluate_plan(plan: &Plan, c: &Collected) -> Verification {
             "{what}: {}",
             d.check.note.clone().unwrap_or_else(|| "undetermined".into())
         ),
-        Status::Unavailable => {
-            let first = d.gaps.first();
-            match first {
-                Some(u) => match &u.grant {
-                    Some(g) => format!("ecsdoctor could not read {} ({}): grant {g}", u.subject, u.error),
-                    None => format!("ecsdoctor could not read {}: {}", u.subject, u.error),
-                },
-                None => "ecsdoctor could not read the role's policies".into(),
-            }
-        }
+        Status::Unavailable => match d.gaps.first() {
+            Some(u) => unavailable_summary(u),
+            None => "ecsdoctor could not read the role's policies".into(),
+        },
     };
     if status == Status::Confirmed {
         if d.check.statement.is_some() {
@@ -495,19 +611,37 @@ pub fn evaluate_plan(plan: &Plan, c: &Collected) -> Verification {
     v
 }
 
+fn unavailable_summary(u: &Unreadable) -> String {
+    match &u.grant {
+        Some(g) => format!("ecsdoctor could not read {} ({}): grant {g}", u.subject, u.error),
+        None => format!("ecsdoctor could not read {}: {}", u.subject, u.error),
+    }
+}
+
 /// The layers a contradicted verdict's denial can still come from.
-fn could_still_deny(plan: &Plan, d: &Checked) -> Vec<String> {
+fn could_still_deny(plan: &Plan, p: &Parsed, d: &Checked) -> Vec<String> {
     let mut out = vec![
         "a service control policy (SCP) of the role's account".to_string(),
         "a resource control policy (RCP) of the resource's account".to_string(),
         "a VPC endpoint policy, if the call went through an interface endpoint".to_string(),
     ];
-    let res_account = Arn::parse(&d.check.resource)
-        .map(|a| a.account.to_string())
-        .filter(|a| !a.is_empty());
-    if let Some(acct) = res_account.filter(|a| *a != plan.account) {
-        out.push(format!(
+    let arn = Arn::parse(&d.check.resource);
+    let res_account = arn.map(|a| a.account.to_string()).filter(|a| !a.is_empty());
+    match res_account {
+        Some(acct) if acct != plan.account => out.push(format!(
             "the resource's policy in account {acct}, which must allow the role too"
+        )),
+        // Some ARNs name no account (S3's): the resource may be another account's.
+        None if arn.is_some() => {
+            out.push("the resource's policy, if the resource is another account's (its ARN does not say)".into())
+        }
+        _ => {}
+    }
+    // A resource whose own policy ecsdoctor does not read (a queue, a topic, a table, a file system).
+    if let Some(a) = arn.filter(|a| resources::of(a.service).policy.is_none() && !p.resource_is_key) {
+        out.push(format!(
+            "the resource's own policy, if {} resources have one (ecsdoctor does not read it)",
+            a.service
         ));
     }
     out.push("a policy changed after the task stopped (IAM changes take a few seconds to apply)".into());

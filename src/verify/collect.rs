@@ -398,7 +398,10 @@ fn region_of(arn: &str, plan: &Plan) -> String {
 /// The key policy read for a customer managed key.
 fn key_policy_call(k: &Option<KeyState>) -> Option<Call> {
     match k {
-        Some(KeyState::Customer { arn, .. }) => Some(Call::GetKeyPolicy {
+        Some(KeyState::Customer {
+            arn,
+            policy: Err(ReadError::NotInBundle),
+        }) => Some(Call::GetKeyPolicy {
             region: Arn::parse(arn).map(|a| a.region.to_string()).unwrap_or_default(),
             key: arn.clone(),
         }),
@@ -406,8 +409,27 @@ fn key_policy_call(k: &Option<KeyState>) -> Option<Call> {
     }
 }
 
-/// What the key read said about the resource's key.
+/// What the key read said about the resource's key. A customer managed key's policy is still to
+/// be read (`NotInBundle` marks it), unless the key is another account's: GetKeyPolicy cannot
+/// read those (KMS API reference, GetKeyPolicy: "Cross-account use: No").
 fn key_state(plan: &Plan, res: &ResourceReads, answer: Option<&Result<Value, ReadError>>) -> Option<KeyState> {
+    let state = key_state_of(plan, res, answer)?;
+    Some(match state {
+        KeyState::Customer { arn, .. }
+            if Arn::parse(&arn).is_some_and(|a| !a.account.is_empty() && a.account != plan.account) =>
+        {
+            KeyState::Customer {
+                policy: Err(ReadError::Failed(
+                    "the key belongs to another account, whose key policy kms:GetKeyPolicy cannot read".into(),
+                )),
+                arn,
+            }
+        }
+        other => other,
+    })
+}
+
+fn key_state_of(plan: &Plan, res: &ResourceReads, answer: Option<&Result<Value, ReadError>>) -> Option<KeyState> {
     let call = res.key.as_ref()?;
     let answer = match answer? {
         Ok(v) => v,
@@ -485,8 +507,10 @@ fn strings_at(v: Option<&Value>, path: &[&str], field: Option<&str>) -> Vec<Stri
         .unwrap_or_default()
 }
 
-/// `--simulate`: asks IAM's policy simulator about the checked actions and compares. Its implicit
-/// deny is no proof when it lacked context values or Organizations did not allow the action.
+/// `--simulate`: asks IAM's policy simulator about the checked actions (one call per resource,
+/// all in one round) and compares. Its implicit deny is no proof when it lacked context values or
+/// Organizations did not allow the action, and it does not read resource or key policies for a
+/// role: those answers carry a caveat.
 pub async fn simulate(plan: &Plan, collected: &Collected, v: &Verification, reader: &impl Reader) -> Simulation {
     let role_arn = collected
         .role
@@ -494,89 +518,94 @@ pub async fn simulate(plan: &Plan, collected: &Collected, v: &Verification, read
         .ok()
         .and_then(|r| r.pointer("/Role/Arn"))
         .and_then(Value::as_str)
-        .map(str::to_string)
-        .unwrap_or_else(|| format!("arn:{}:iam::{}:role/{}", plan.partition, plan.account, plan.role_name));
+        .map_or_else(|| plan.role_arn.clone(), str::to_string);
     let checked: Vec<&super::ActionCheck> = v.actions.iter().filter(|a| a.decision != "not-checked").collect();
-    let Some(first) = checked.first() else {
+    if checked.is_empty() {
         return Simulation {
             results: Vec::new(),
             error: Some("no action was checked locally".into()),
         };
-    };
-    let call = Call::SimulatePrincipalPolicy {
-        role_arn,
-        actions: checked.iter().map(|a| a.action.clone()).collect(),
-        resource: first.resource.clone(),
-    };
-    let answer = stage(reader, std::slice::from_ref(&call)).await.pop();
-    let answer = match answer {
-        Some(Ok(a)) => a,
-        Some(Err(e)) => {
-            return Simulation {
-                results: Vec::new(),
-                error: Some(format!("{}: {e}", call.action())),
-            }
+    }
+    let mut by_resource: Vec<(String, Vec<String>)> = Vec::new();
+    for a in &checked {
+        match by_resource.iter_mut().find(|(r, _)| *r == a.resource) {
+            Some((_, acts)) => acts.push(a.action.clone()),
+            None => by_resource.push((a.resource.clone(), vec![a.action.clone()])),
         }
-        None => {
-            return Simulation {
-                results: Vec::new(),
-                error: Some("no answer".into()),
-            }
-        }
-    };
-    let results = answer
-        .get("EvaluationResults")
-        .and_then(Value::as_array)
-        .map(|rs| {
-            rs.iter()
-                .map(|r| {
-                    let action = r
-                        .get("EvalActionName")
-                        .and_then(Value::as_str)
-                        .unwrap_or_default()
-                        .to_string();
-                    let decision = r
-                        .get("EvalDecision")
-                        .and_then(Value::as_str)
-                        .unwrap_or_default()
-                        .to_string();
-                    let local = checked
-                        .iter()
-                        .find(|a| a.action.eq_ignore_ascii_case(&action))
-                        .map(|a| a.decision)
-                        .unwrap_or("not-checked");
-                    let same = matches!(
-                        (decision.as_str(), local),
-                        ("allowed", "allowed") | ("explicitDeny", "explicit-deny") | ("implicitDeny", "implicit-deny")
-                    );
-                    let missing: Vec<&str> = r
-                        .get("MissingContextValues")
-                        .and_then(Value::as_array)
-                        .map(|m| m.iter().filter_map(Value::as_str).collect())
-                        .unwrap_or_default();
-                    let org_denied = r
-                        .pointer("/OrganizationsDecisionDetail/AllowedByOrganizations")
-                        .and_then(Value::as_bool)
-                        == Some(false);
-                    let caveat = if decision == "implicitDeny" && !missing.is_empty() {
-                        Some(format!(
-                            "no proof: the simulator lacked context values {}",
-                            missing.join(", ")
-                        ))
-                    } else if org_denied {
-                        Some("no proof of the role's policies: Organizations (an SCP) did not allow it".to_string())
-                    } else {
-                        None
-                    };
-                    SimulatedAction {
-                        action,
-                        decision,
-                        agrees: same,
-                        caveat,
-                    }
-                })
-                .collect()
+    }
+    let calls: Vec<Call> = by_resource
+        .into_iter()
+        .map(|(resource, actions)| Call::SimulatePrincipalPolicy {
+            role_arn: role_arn.clone(),
+            actions,
+            resource,
         })
-        .unwrap_or_default();
+        .collect();
+    let mut results = Vec::new();
+    for (call, answer) in calls.iter().zip(stage(reader, &calls).await) {
+        let answer = match answer {
+            Ok(a) => a,
+            Err(e) => {
+                return Simulation {
+                    results,
+                    error: Some(format!("{}: {e}", call.action())),
+                }
+            }
+        };
+        for r in answer
+            .get("EvaluationResults")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let action = r
+                .get("EvalActionName")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
+            let decision = r
+                .get("EvalDecision")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
+            let local = checked
+                .iter()
+                .find(|a| a.action.eq_ignore_ascii_case(&action))
+                .map(|a| a.decision)
+                .unwrap_or("not-checked");
+            let agrees = matches!(
+                (decision.as_str(), local),
+                ("allowed", "allowed") | ("explicitDeny", "explicit-deny") | ("implicitDeny", "implicit-deny")
+            );
+            let missing: Vec<&str> = r
+                .get("MissingContextValues")
+                .and_then(Value::as_array)
+                .map(|m| m.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
+            let org_denied = r
+                .pointer("/OrganizationsDecisionDetail/AllowedByOrganizations")
+                .and_then(Value::as_bool)
+                == Some(false);
+            let key_action = resources::is_key_service(action.split(':').next().unwrap_or_default());
+            let caveat = if decision == "implicitDeny" && !missing.is_empty() {
+                Some(format!(
+                    "no proof: the simulator lacked context values {}",
+                    missing.join(", ")
+                ))
+            } else if org_denied {
+                Some("no proof of the role's policies: Organizations (an SCP) did not allow it".to_string())
+            } else if key_action || collected.resource_policy.is_some() {
+                Some("the simulator does not read the resource's or the key's policy for a role".to_string())
+            } else {
+                None
+            };
+            results.push(SimulatedAction {
+                action,
+                decision,
+                agrees,
+                caveat,
+            });
+        }
+    }
     Simulation { results, error: None }
 }

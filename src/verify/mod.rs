@@ -51,6 +51,16 @@ pub struct Plan {
     pub encrypted: Option<String>,
     /// The region calls go to when the resource does not say (the task's).
     pub region: String,
+    /// The role's ARN as the evidence names it (with its path when from the task definition).
+    pub role_arn: String,
+    /// Whether that ARN is exact: a role session ARN (`assumed-role/NAME/...`) has no path, so the
+    /// role's real ARN is known only once GetRole answers.
+    pub role_arn_exact: bool,
+    /// The layer the message itself names in its tail, if it does ("because no resource-based
+    /// policy allows", "with an explicit deny in ..."); `None` when the layer was assumed.
+    pub named_layer: Option<PolicyLayer>,
+    /// The message says an explicit Deny decided.
+    pub named_explicit: bool,
 }
 
 /// One action and the resource it is evaluated on.
@@ -94,14 +104,22 @@ pub fn plan(d: &Diagnosis, ev: &Evidence, knowledge: &Knowledge) -> Result<Plan,
     {
         return Err(Skip::NotARoleDenial);
     }
-    // A denial no statement of the role's can change (a trust policy, PassRole, a VPC endpoint
-    // policy, an SCP) is not something the role's policies settle.
-    if matches!(
-        v.policy,
-        Some(PolicyLayer::Trust | PolicyLayer::PassRole | PolicyLayer::VpcEndpoint)
-    ) {
-        return Err(Skip::NotARoleDenial);
+    // A trust policy or PassRole denial is not the role's permission; a layer ecsdoctor cannot
+    // read (an SCP or RCP, a session or VPC endpoint policy) named by the message is not something
+    // the role's own policies settle, and evaluating them would only move the verdict off it.
+    let top = d.findings.first();
+    let named_layer = top.and_then(|f| f.policy);
+    match v.policy {
+        Some(PolicyLayer::Trust | PolicyLayer::PassRole) => return Err(Skip::NotARoleDenial),
+        Some(l @ (PolicyLayer::Scp | PolicyLayer::Rcp | PolicyLayer::Session | PolicyLayer::VpcEndpoint)) => {
+            return Err(Skip::Unknown(format!(
+                "the message names the {} layer, which ecsdoctor cannot read from the role's account",
+                l.name()
+            )))
+        }
+        _ => {}
     }
+    let named_explicit = top.is_some_and(|f| crate::rules::extract::names_explicit_deny(&f.evidence));
     let role_arn = v
         .role_arn
         .as_deref()
@@ -123,7 +141,7 @@ pub fn plan(d: &Diagnosis, ev: &Evidence, knowledge: &Knowledge) -> Result<Plan,
                 .filter(|r| !r.is_empty())
         })
         .unwrap_or_default();
-    let denied = d.findings.first().and_then(|f| f.denied_action.clone());
+    let denied = top.and_then(|f| f.denied_action.clone());
     let resource = v.resource.as_deref().and_then(|r| {
         r.split(", ")
             .map(|s| s.trim_matches('"'))
@@ -134,7 +152,7 @@ pub fn plan(d: &Diagnosis, ev: &Evidence, knowledge: &Knowledge) -> Result<Plan,
     let encrypted = resource
         .clone()
         .filter(|r| Arn::parse(r).is_some_and(|a| resources::of(a.service).key.is_some()))
-        .or_else(|| encrypted_resource(d, ev));
+        .or_else(|| encrypted_resource(d, ev, knowledge));
     let mut actions: Vec<Target> = Vec::new();
     for a in denied.iter().chain(&v.permissions) {
         if actions.iter().any(|x| x.action.eq_ignore_ascii_case(a)) {
@@ -161,14 +179,34 @@ pub fn plan(d: &Diagnosis, ev: &Evidence, knowledge: &Knowledge) -> Result<Plan,
         resource,
         encrypted,
         region,
+        role_arn: if role_arn_is_iam(role_arn) {
+            role_arn.to_string()
+        } else {
+            format!("arn:{partition}:iam::{account}:role/{role_name}")
+        },
+        role_arn_exact: role_arn_is_iam(role_arn),
+        named_layer,
+        named_explicit,
     })
+}
+
+fn role_arn_is_iam(arn: &str) -> bool {
+    Arn::parse(arn).is_some_and(|a| a.service == "iam")
 }
 
 /// The secret or parameter a key denial is about, when the verdict names no resource: the first
 /// ARN in the deciding message of a service whose resources are encrypted with a key, else the
 /// task definition's only such secret.
-fn encrypted_resource(d: &Diagnosis, ev: &Evidence) -> Option<String> {
+fn encrypted_resource(d: &Diagnosis, ev: &Evidence, knowledge: &Knowledge) -> Option<String> {
     let keyed = |arn: &str| Arn::parse(arn).is_some_and(|a| resources::of(a.service).key.is_some());
+    // A secret's `valueFrom` may carry `:json-key:version-stage:version-id` after its ARN.
+    let trimmed = |arn: &str| -> String {
+        let service = Arn::parse(arn).map(|a| a.service).unwrap_or_default();
+        match knowledge.resource_sources.get(service).and_then(|s| s.arn_segments) {
+            Some(n) => arn.split(':').take(n).collect::<Vec<_>>().join(":"),
+            None => arn.to_string(),
+        }
+    };
     let in_message = d.findings.first().and_then(|f| {
         f.evidence
             .split(|c: char| c.is_whitespace() || "\"'(),;".contains(c))
@@ -177,16 +215,16 @@ fn encrypted_resource(d: &Diagnosis, ev: &Evidence) -> Option<String> {
             .map(str::to_string)
     });
     in_message.or_else(|| {
-        let mut secrets: Vec<&str> = ev
+        let secrets: std::collections::BTreeSet<String> = ev
             .task_definition
             .iter()
             .flat_map(|t| &t.container_definitions)
             .flat_map(|c| &c.secrets)
             .map(|s| s.value_from.as_str())
             .filter(|v| keyed(v))
+            .map(trimmed)
             .collect();
-        secrets.dedup();
-        (secrets.len() == 1).then(|| secrets[0].to_string())
+        (secrets.len() == 1).then(|| secrets.into_iter().next()).flatten()
     })
 }
 
@@ -234,7 +272,7 @@ pub async fn verify_diagnosis(
     match plan(plain, ev, knowledge) {
         Ok(p) => {
             let v = verify(&p, reader, simulate).await;
-            apply(d, v, knowledge, opts);
+            apply(d, &p, v, knowledge, opts);
         }
         Err(Skip::NotARoleDenial) => {}
         Err(Skip::Unknown(why)) => d.notes.push(crate::verdict::clean(
@@ -245,26 +283,40 @@ pub async fn verify_diagnosis(
 }
 
 /// Makes the verdict follow the verification, and attaches it (scrubbed: policy names, Sids and
-/// errors come from AWS).
-pub fn apply(d: &mut Diagnosis, mut v: Verification, knowledge: &Knowledge, opts: &Options) {
-    let followed = match v.status {
+/// errors come from AWS). The verdict moves to the evaluated layer when the evaluation read an
+/// explicit Deny, or when the message named no layer beyond the role's own policies; a layer the
+/// message names is never overridden by an evaluation that could not see it, only annotated.
+pub fn apply(d: &mut Diagnosis, plan: &Plan, mut v: Verification, knowledge: &Knowledge, opts: &Options) {
+    let message_claims = plan.named_explicit || plan.named_layer.is_some_and(|l| l != PolicyLayer::Identity);
+    let evaluated = match v.status {
         Status::Confirmed => v.layer.and_then(policy_layer),
         _ => None,
     };
-    if let Some(layer) = followed {
-        if d.verdict.policy != Some(layer) {
+    if let Some(layer) = evaluated {
+        let definitive = v.statement.is_some();
+        let differs = d.verdict.policy != Some(layer);
+        if differs && (definitive || !message_claims) {
             let was = d.verdict.policy.map_or("no particular", |p| p.name());
             v.disagreement = Some(format!(
                 "the message pointed at the {was} layer; the account's policies show the {} layer decides",
                 layer.name()
             ));
             crate::verdict::retarget(d, layer, knowledge, opts);
+            if let Some(fix) = layer_fix(&v, opts) {
+                d.verdict.fix = fix;
+            }
+        } else if differs {
+            let named = plan.named_layer.map_or("explicit-deny", |l| l.name());
+            v.disagreement = Some(format!(
+                "the message names the {named} layer, which stays the verdict; of the policies ecsdoctor read, the {} layer also lacks an Allow, and every layer must allow",
+                layer.name()
+            ));
         }
-        if let Some(fix) = layer_fix(&v) {
-            d.verdict.fix = fix;
-        }
-        if v.statement.is_some() {
+        if definitive {
             // An explicit deny: adding an Allow does nothing, the Deny must change.
+            if let Some(fix) = layer_fix(&v, opts) {
+                d.verdict.fix = fix;
+            }
             d.verdict.iam_policy = None;
             d.verdict.terraform = None;
         }
@@ -272,38 +324,48 @@ pub fn apply(d: &mut Diagnosis, mut v: Verification, knowledge: &Knowledge, opts
         d.verdict.confidence_reason = "confirmed against the account's policies (below)".into();
     }
     if v.status == Status::Contradicted {
-        d.verdict.confidence = match d.verdict.confidence {
-            Confidence::High => Confidence::Medium,
-            _ => Confidence::Low,
-        };
-        d.verdict.confidence_reason = format!(
-            "the role's readable policies allow it, so the denial comes from a layer ecsdoctor cannot read ({}); or the policies changed after the task stopped",
-            v.could_still_deny.join(", ")
-        );
+        if message_claims {
+            // The message said a layer beyond the role's policies denies: readable policies that
+            // allow are what it said.
+            let named = plan.named_layer.map_or("explicit-deny", |l| l.name());
+            v.summary = format!(
+                "consistent with the message, which names the {named} layer: {}",
+                v.summary
+            );
+        } else {
+            d.verdict.confidence = match d.verdict.confidence {
+                Confidence::High => Confidence::Medium,
+                _ => Confidence::Low,
+            };
+            d.verdict.confidence_reason =
+                "the role's readable policies allow it, so the denial comes from a layer ecsdoctor cannot read (below)"
+                    .into();
+        }
     }
     scrub(&mut v, opts);
     d.verdict.confidence_reason = crate::verdict::clean(&d.verdict.confidence_reason, opts);
-    d.verdict.fix = crate::verdict::clean(&d.verdict.fix, opts);
     d.verdict.verification = Some(v);
 }
 
-/// The fix when the evaluation decides: what to change, in which policy.
-fn layer_fix(v: &Verification) -> Option<String> {
+/// The fix when the evaluation decides: what to change, in which policy. Names from AWS and from
+/// the evidence are quoted as fix values (they cannot break the markdown the fix is shown in).
+fn layer_fix(v: &Verification, opts: &Options) -> Option<String> {
+    let q = |s: &str| format!("`{}`", crate::verdict::fix_value(s, opts));
     let denied = v.actions.iter().find(|a| a.decision.ends_with("deny"))?;
+    let what = format!("{} on {}", q(&denied.action), q(&denied.resource));
     if let Some(s) = &v.statement {
         return Some(format!(
-            "Remove or narrow the Deny statement {s}: it denies {} on {}; no Allow can override it.",
-            denied.action, denied.resource
+            "Remove or narrow the Deny statement {}: it denies {what}; no Allow can override it.",
+            q(&s.to_string())
         ));
     }
-    let what = format!("{} on {}", denied.action, denied.resource);
     Some(match v.layer? {
         "identity" => format!("Add an Allow for {what} to the role's identity policy (the statement below)."),
         "permissions-boundary" => format!(
             "The role's own policies allow {what}, but its permissions boundary does not: the boundary's owner must allow it there too (the statement below)."
         ),
         "kms-key" => format!(
-            "The key policy must allow the role {what}: add the statement below to the key policy, or let it delegate to the account's IAM policies (a statement allowing arn:aws:iam::ACCOUNT:root kms:*)."
+            "The key policy must allow the role {what}: add the statement below to the key policy, or let it delegate to the account's IAM policies (a statement allowing the account's root principal `kms:*`)."
         ),
         "resource" => format!("The resource's policy must allow the role {what} (the statement below)."),
         _ => return None,

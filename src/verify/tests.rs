@@ -100,6 +100,10 @@ fn ssm_plan() -> Plan {
         resource: Some(PARAM.into()),
         encrypted: Some(PARAM.into()),
         region: "us-east-1".into(),
+        role_arn: ROLE_ARN.into(),
+        role_arn_exact: true,
+        named_layer: None,
+        named_explicit: false,
     }
 }
 
@@ -310,13 +314,102 @@ fn the_key_behind_a_secret_is_read_and_an_aws_managed_key_is_not_checked() {
     assert_eq!(v.status, Status::Confirmed, "{v:?}");
     assert_eq!(v.layer, Some("kms-key"));
 
-    // No KmsKeyId: the AWS managed key, not checked, and the secret's own read decides.
-    let r = one_inline(both).with(describe, Ok(json!({"ARN": secret, "KmsKeyId": null})));
+    // No KmsKeyId: the AWS managed key, nothing to check, and the secret's own read decides.
+    let r = one_inline(both.clone()).with(describe.clone(), Ok(json!({"ARN": secret, "KmsKeyId": null})));
     let v = block(verify(&secret_plan(secret), &r, false));
     assert_eq!(v.status, Status::Contradicted, "{v:?}");
     let kms = v.actions.iter().find(|a| a.action == "kms:Decrypt").unwrap();
     assert_eq!(kms.decision, "not-checked");
     assert!(kms.note.as_deref().unwrap_or_default().contains("aws/secretsmanager"));
+
+    // A key named by an alias ecsdoctor cannot resolve: the secret's allow proves nothing.
+    let r = one_inline(both.clone()).with(describe.clone(), Ok(json!({"ARN": secret, "KmsKeyId": "alias/app"})));
+    let v = block(verify(&secret_plan(secret), &r, false));
+    assert_eq!(v.status, Status::Indeterminate, "{v:?}");
+    assert!(v.summary.contains("kms:Decrypt was not checked"), "{}", v.summary);
+
+    // ecsdoctor may not describe the secret: unavailable, with the permission to grant.
+    let r = one_inline(both.clone()).with(describe.clone(), Err(ReadError::Denied("no".into())));
+    let v = block(verify(&secret_plan(secret), &r, false));
+    assert_eq!(v.status, Status::Unavailable, "{v:?}");
+    assert!(
+        v.summary.contains("grant secretsmanager:DescribeSecret"),
+        "{}",
+        v.summary
+    );
+
+    // Another account's key: its policy cannot be read, and it is not asked for.
+    let foreign = "arn:aws:kms:us-east-1:999999999999:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+    let r = one_inline(both).with(describe, Ok(json!({"ARN": secret, "KmsKeyId": foreign})));
+    let v = block(verify(&secret_plan(secret), &r, false));
+    assert_eq!(v.status, Status::Unavailable, "{v:?}");
+    assert!(!r
+        .asked
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|c| matches!(c, Call::GetKeyPolicy { .. })));
+}
+
+/// A key used through Secrets Manager is a forward access session: aws:ViaAWSService is true
+/// there, so a data-perimeter Deny of direct use does not apply.
+#[test]
+fn a_key_used_through_the_service_is_not_direct_use() {
+    let secret = "arn:aws:secretsmanager:us-east-1:123456789012:secret:prod/db-AbCdEf";
+    let key = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+    let both = json!({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": secret},
+        {"Effect": "Allow", "Action": "kms:Decrypt", "Resource": key}]});
+    let key_policy = json!({"Version": "2012-10-17", "Statement": [
+        {"Sid": "EnableIam", "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::123456789012:root"}, "Action": "kms:*", "Resource": "*"},
+        {"Sid": "DenyDirectUse", "Effect": "Deny", "Principal": "*", "Action": "kms:Decrypt", "Resource": "*",
+         "Condition": {"Bool": {"aws:ViaAWSService": "false"}}}]});
+    let r = one_inline(both)
+        .with(
+            Call::DescribeSecret {
+                region: "us-east-1".into(),
+                secret: secret.into(),
+            },
+            Ok(json!({"ARN": secret, "KmsKeyId": key})),
+        )
+        .with(
+            Call::GetKeyPolicy {
+                region: "us-east-1".into(),
+                key: key.into(),
+            },
+            Ok(json!({"Policy": key_policy.to_string()})),
+        );
+    let v = block(verify(&secret_plan(secret), &r, false));
+    let kms = v.actions.iter().find(|a| a.action == "kms:Decrypt").unwrap();
+    assert_eq!(kms.decision, "allowed", "{v:?}");
+}
+
+/// A key the policies test but only an unrelated statement uses does not make the answer open.
+#[test]
+fn only_keys_the_decision_hangs_on_make_it_indeterminate() {
+    let doc = json!({"Version": "2012-10-17", "Statement": [
+        {"Sid": "NoProd", "Effect": "Deny", "Action": "ssm:GetParameters", "Resource": PARAM},
+        {"Effect": "Allow", "Action": "s3:*", "Resource": "*", "Condition": {"StringEquals": {"aws:SourceVpce": "vpce-1"}}}]});
+    let v = block(verify(&ssm_plan(), &one_inline(doc), false));
+    assert_eq!(v.status, Status::Confirmed, "{v:?}");
+    assert!(v.missing_context.is_empty(), "{v:?}");
+}
+
+#[test]
+fn a_truncated_role_arn_does_not_decide_a_principal_condition() {
+    // GetRole denied and the role known only from a session ARN: its path is unknown, so a Deny
+    // on aws:PrincipalArn is undecided, not confirmed.
+    let deny = json!({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "ssm:*", "Resource": "*"},
+        {"Sid": "OnlyServiceRoles", "Effect": "Deny", "Action": "ssm:*", "Resource": "*",
+         "Condition": {"ArnNotLike": {"aws:PrincipalArn": "arn:aws:iam::123456789012:role/service-role/*"}}}]});
+    let r = one_inline(deny).with(Call::GetRole { role: role(ROLE) }, Err(ReadError::Denied("no".into())));
+    let plan = Plan {
+        role_arn_exact: false,
+        ..ssm_plan()
+    };
+    let v = block(verify(&plan, &r, false));
+    assert_ne!(v.status, Status::Confirmed, "{v:?}");
 }
 
 fn task_with_roles(reason: &str) -> Evidence {
@@ -370,4 +463,123 @@ fn a_key_denial_finds_the_secret_in_the_message() {
         p.actions.iter().any(|t| t.action == "kms:Decrypt" && t.on == On::Key),
         "{p:?}"
     );
+}
+
+/// A task whose app logged a denial of the task role.
+fn runtime_denial(line: &str) -> Evidence {
+    let mut ev = task_with_roles("Essential container in task exited");
+    ev.task.started_at = Some(crate::evidence::Timestamp(1_700_000_000_000));
+    ev.task.containers = vec![crate::evidence::Container {
+        name: "app".into(),
+        exit_code: Some(1),
+        last_status: Some("STOPPED".into()),
+        ..Default::default()
+    }];
+    ev.logs = vec![crate::evidence::ContainerLogs {
+        container: "app".into(),
+        lines: vec![crate::evidence::LogLine {
+            timestamp: None,
+            message: line.into(),
+        }],
+    }];
+    ev
+}
+
+/// The app role `app` with one inline policy holding `doc`.
+fn app_role(doc: Value) -> MapReader {
+    let app = "app".to_string();
+    MapReader::default()
+        .with(
+            Call::GetRole { role: app.clone() },
+            Ok(json!({"Role": {"RoleName": "app", "Arn": "arn:aws:iam::123456789012:role/app"}})),
+        )
+        .with(
+            Call::ListRolePolicies { role: app.clone() },
+            Ok(json!({"PolicyNames": ["p"]})),
+        )
+        .with(
+            Call::ListAttachedRolePolicies { role: app.clone() },
+            Ok(json!({"AttachedPolicies": []})),
+        )
+        .with(
+            Call::GetRolePolicy {
+                role: app,
+                policy: "p".into(),
+            },
+            Ok(json!({"PolicyDocument": doc.to_string()})),
+        )
+}
+
+fn verified(ev: &Evidence, r: &MapReader) -> crate::verdict::Diagnosis {
+    let matcher = Matcher::load(true, &[]).unwrap();
+    let opts = Options::default();
+    let mut d = diagnose(ev, &matcher, &opts);
+    let plain = d.clone();
+    block(super::verify_diagnosis(
+        &mut d,
+        &plain,
+        ev,
+        r,
+        false,
+        matcher.knowledge(),
+        &opts,
+    ));
+    d
+}
+
+/// The message names an explicit deny in the bucket's policy; the role also lacks the Allow. The
+/// verdict stays on the layer the message names (an Allow on the role would not help) and says
+/// what the evaluation also found.
+#[test]
+fn a_layer_the_message_names_is_not_overridden_by_what_ecsdoctor_could_not_see() {
+    let ev = runtime_denial("botocore.exceptions.ClientError: An error occurred (AccessDenied) when calling the PutObject operation: User: arn:aws:sts::123456789012:assumed-role/app/0123456789abcdef is not authorized to perform: s3:PutObject on resource: \"arn:aws:s3:::acme-uploads/reports/x.csv\" with an explicit deny in a resource-based policy");
+    let d = verified(&ev, &app_role(allow("logs:PutLogEvents", "*")));
+    let v = d.verdict.verification.as_ref().expect("verified");
+    assert_eq!(
+        d.verdict.policy,
+        Some(crate::rules::PolicyLayer::Resource),
+        "{:?}",
+        d.verdict
+    );
+    assert!(
+        v.disagreement
+            .as_deref()
+            .unwrap_or_default()
+            .contains("stays the verdict"),
+        "{v:?}"
+    );
+}
+
+/// A Sid or resource from AWS in the fix cannot ping a channel or render a link in chat.
+#[test]
+fn a_hostile_sid_in_the_fix_is_inert_in_markdown() {
+    let ev = runtime_denial("botocore.exceptions.ClientError: An error occurred (AccessDenied) when calling the PutObject operation: User: arn:aws:sts::123456789012:assumed-role/app/0123456789abcdef is not authorized to perform: s3:PutObject on resource: \"arn:aws:s3:::acme-uploads/reports/x.csv\" because no identity-based policy allows the s3:PutObject action");
+    let doc = json!({"Version": "2012-10-17", "Statement": [
+        {"Sid": "<!channel> see [the runbook](https://evil.example/x) @here", "Effect": "Deny", "Action": "s3:*", "Resource": "*"}]});
+    let d = verified(&ev, &app_role(doc));
+    let v = d.verdict.verification.as_ref().expect("verified");
+    assert_eq!(v.status, Status::Confirmed, "{v:?}");
+    assert!(d.verdict.fix.contains("Deny statement"), "{}", d.verdict.fix);
+    let mut out = Vec::new();
+    crate::render::diagnosis(
+        &d,
+        crate::cli::Format::Markdown,
+        &crate::render::RenderOptions {
+            styles: crate::render::Styles::default(),
+            max_evidence: 8,
+        },
+        &mut out,
+    )
+    .unwrap();
+    let md = String::from_utf8(out).unwrap();
+    assert!(!md.contains("<!channel>"), "{md}");
+    // A link needs an unescaped `](`; the text may stay, escaped.
+    for (i, _) in md.match_indices("](https://evil") {
+        assert!(
+            md[..i].ends_with('\\') || !md[..i].ends_with(|c: char| c.is_ascii()),
+            "a live link at {i}:\n{md}"
+        );
+    }
+    let fix = md.lines().find(|l| l.starts_with("**Fix:**")).expect("a fix line");
+    assert!(fix.contains("Deny statement"), "{fix}");
 }

@@ -393,3 +393,130 @@ fn verify_simulate_shows_agreement_and_caveats() {
         stub.asked()
     );
 }
+
+/// IAM lists in pages: a policy on the second page of `ListRolePolicies` is read (IAM "might
+/// return fewer than the MaxItems number of results even when there are more", so `IsTruncated`
+/// is followed).
+#[test]
+fn verify_reads_every_page_of_a_listing() {
+    let (moto, seed, _) = seeded("startup-ssm-denied", "old-version");
+    let role = "<Role><Path>/</Path><RoleName>ecsTaskExecutionRole</RoleName><Arn>arn:aws:iam::123456789012:role/ecsTaskExecutionRole</Arn><Tags/></Role>";
+    let doc = |action: &str, resource: &str| {
+        let d = serde_json::json!({"Version": "2012-10-17", "Statement": [{"Sid": "S", "Effect": "Allow", "Action": action, "Resource": resource}]});
+        percent_encode(&d.to_string())
+    };
+    let logs = doc("logs:PutLogEvents", "*");
+    let ssm = doc(
+        "ssm:GetParameters",
+        "arn:aws:ssm:us-east-1:123456789012:parameter/prod/*",
+    );
+    let stub = IamStub::start_with(Box::new(move |action, body| {
+        let page2 = body.contains("Marker=");
+        Some(match action {
+            "GetRole" => (200, ok_xml("GetRole", role)),
+            "ListRolePolicies" if page2 => (
+                200,
+                ok_xml("ListRolePolicies", "<PolicyNames><member>ssm</member></PolicyNames><IsTruncated>false</IsTruncated>"),
+            ),
+            "ListRolePolicies" => (
+                200,
+                ok_xml(
+                    "ListRolePolicies",
+                    "<PolicyNames><member>logs</member></PolicyNames><IsTruncated>true</IsTruncated><Marker>page-2</Marker>",
+                ),
+            ),
+            "ListAttachedRolePolicies" => (
+                200,
+                ok_xml("ListAttachedRolePolicies", "<AttachedPolicies/><IsTruncated>false</IsTruncated>"),
+            ),
+            "GetRolePolicy" => {
+                let (name, d) = if body.contains("PolicyName=ssm") { ("ssm", &ssm) } else { ("logs", &logs) };
+                (
+                    200,
+                    ok_xml(
+                        "GetRolePolicy",
+                        &format!("<RoleName>ecsTaskExecutionRole</RoleName><PolicyName>{name}</PolicyName><PolicyDocument>{d}</PolicyDocument>"),
+                    ),
+                )
+            }
+            _ => (400, error_xml("InvalidAction", "not canned")),
+        })
+    }));
+    let dir = scratch();
+    let run = why_with_iam_stub(&moto, &stub, dir.path(), task(&seed), &[]);
+    run.expect_code(0);
+    let ver = &run.json()["verdict"]["verification"];
+    // Only the second page's policy allows it: contradicted means that page was read.
+    assert_eq!(ver["status"], "contradicted", "{}", run.context());
+    assert!(
+        ver["checked"].to_string().contains("inline policy ssm"),
+        "{}",
+        run.context()
+    );
+}
+
+/// IAM that never answers: the verdict stands (exit 0) and says why it was not checked, within
+/// `--timeout`; a verdict that is not a role's denial does not wait for IAM at all.
+#[test]
+fn verify_hung_iam_neither_hangs_nor_fails_the_run() {
+    let stub = IamStub::start_with(Box::new(|_, _| None));
+    let dir = scratch();
+
+    let (moto, seed, _) = seeded("startup-ssm-denied", "old-version");
+    let run = why_with_iam_stub(&moto, &stub, dir.path(), task(&seed), &["--timeout", "4"]);
+    run.expect_code(0);
+    let out = run.json();
+    assert_eq!(out["verdict"]["culprit"], "execution-role", "{}", run.context());
+    let said = format!("{}{}", out["verdict"]["verification"], out["notes"]);
+    assert!(
+        said.contains("--timeout"),
+        "the output says IAM did not answer in time\n{}",
+        run.context()
+    );
+
+    let moto = Moto::start();
+    let seed = moto.seed("network-ecr-timeout");
+    let run = why_with_iam_stub(&moto, &stub, dir.path(), task(&seed), &["--timeout", "20"]);
+    run.expect_code(0);
+    assert_eq!(run.json()["verdict"]["culprit"], "not-iam", "{}", run.context());
+    // Had it waited for the roles' reads it would have run into the 20 s --timeout.
+    assert!(
+        run.elapsed < std::time::Duration::from_secs(20),
+        "a verdict that is not a role's denial waited for IAM\n{}",
+        run.context()
+    );
+}
+
+/// Percent-encodes a policy document as IAM's API returns it.
+fn percent_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// `--redact-accounts` masks account ids everywhere, verification included, while verification
+/// itself still plans from whole ARNs and reaches the same answer.
+#[test]
+fn verify_with_redacted_accounts_checks_and_masks() {
+    let (moto, seed, case) = seeded("startup-ssm-denied", "boundary-cap");
+    let dir = scratch();
+    for format in ["json", "text", "markdown"] {
+        let run = why_as(&moto, dir.path(), task(&seed), format, &["--redact-accounts"]);
+        run.expect_code(0);
+        assert!(
+            !run.stdout.contains("123456789012"),
+            "an account id leaked\n{}",
+            run.context()
+        );
+        assert!(run.stdout.contains("permissions-boundary"), "{}", run.context());
+        if format == "json" {
+            assert_eq!(
+                run.json()["verdict"]["verification"]["status"],
+                case["expect"]["status"]
+            );
+        }
+    }
+}

@@ -34,18 +34,35 @@ pub fn ok_xml(action: &str, result: &str) -> String {
     )
 }
 
+/// How the stand-in answers one request: by its action and its whole form body; `None` never
+/// answers (a hung endpoint).
+pub type Handler = dyn Fn(&str, &str) -> Option<(u16, String)> + Send + Sync;
+
 impl IamStub {
     /// Starts the stand-in; an action without a canned answer gets 400 `InvalidAction`.
     pub fn start(canned: Vec<Canned>) -> IamStub {
+        IamStub::start_with(Box::new(move |action, _| {
+            Some(
+                canned
+                    .iter()
+                    .find(|(a, _, _)| *a == action)
+                    .map(|(_, s, b)| (*s, b.clone()))
+                    .unwrap_or_else(|| (400, error_xml("InvalidAction", "not canned"))),
+            )
+        }))
+    }
+
+    /// Starts the stand-in with a handler of its own.
+    pub fn start_with(handler: Box<Handler>) -> IamStub {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind the IAM stand-in");
         let port = listener.local_addr().expect("local_addr").port();
         let asked: Arc<Mutex<Vec<String>>> = Arc::default();
         let log = asked.clone();
-        let canned = Arc::new(canned);
+        let handler: Arc<Handler> = Arc::from(handler);
         std::thread::spawn(move || {
             for conn in listener.incoming() {
                 let Ok(conn) = conn else { continue };
-                let (log, canned) = (log.clone(), canned.clone());
+                let (log, handler) = (log.clone(), handler.clone());
                 std::thread::spawn(move || {
                     let Ok(mut w) = conn.try_clone() else { return };
                     let mut r = BufReader::new(conn);
@@ -57,11 +74,11 @@ impl IamStub {
                             .unwrap_or_default()
                             .to_string();
                         log.lock().expect("asked").push(action.clone());
-                        let (status, body) = canned
-                            .iter()
-                            .find(|(a, _, _)| *a == action)
-                            .map(|(_, s, b)| (*s, b.clone()))
-                            .unwrap_or_else(|| (400, error_xml("InvalidAction", "not canned")));
+                        let Some((status, body)) = handler(&action, &req.body) else {
+                            // Hung: hold the connection without answering.
+                            std::thread::sleep(std::time::Duration::from_secs(120));
+                            return;
+                        };
                         let headers = [("Content-Type", "text/xml".to_string())];
                         if respond(&mut w, status, &headers, &body).is_err() {
                             return;

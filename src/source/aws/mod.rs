@@ -91,6 +91,9 @@ pub struct AwsSource {
     /// What verification read for the current task (prefetched beside the logs, then the rest);
     /// emptied when the next task starts, so a long-lived source never serves stale policies.
     answers: policies::Answers,
+    /// The current task's clients and deadline: verification uses the same clients (and tracer)
+    /// as the reads before it, and the same `--timeout`.
+    current: Arc<Mutex<Option<(Clients, Instant)>>>,
 }
 
 impl AwsSource {
@@ -102,26 +105,48 @@ impl AwsSource {
             tracer: Arc::new(Mutex::new(None)),
             clients: Arc::new(tokio::sync::Mutex::new(BTreeMap::new())),
             answers: Arc::default(),
+            current: Arc::default(),
         }
     }
 
-    /// A verification reader on these clients, sharing this source's answers.
-    pub fn policy_reader(&self, clients: &Clients) -> policies::LiveReader {
-        policies::LiveReader::new(clients.signed.clone(), clients.tracer.clone(), self.answers.clone())
+    /// A verification reader on these clients, sharing this source's answers, ending by
+    /// `deadline`.
+    pub fn policy_reader(&self, clients: &Clients, deadline: Instant) -> policies::LiveReader {
+        policies::LiveReader::new(
+            clients.signed.clone(),
+            clients.tracer.clone(),
+            self.answers.clone(),
+            deadline,
+        )
     }
 
     /// What verification read for the current task, answers and errors (for `capture`).
     pub fn verification_answers(
         &self,
     ) -> BTreeMap<crate::verify::Call, Result<serde_json::Value, crate::verify::ReadError>> {
-        self.answers.lock().map(|a| a.clone()).unwrap_or_default()
+        policies::answers_of(&self.answers)
     }
 
-    /// Forgets what verification read: a new task starts.
-    fn forget_answers(&self) {
+    /// A new task starts: forget what verification read, remember its clients and deadline.
+    fn start_task(&self, clients: Option<&Clients>, deadline: Instant) {
         if let Ok(mut a) = self.answers.lock() {
             a.clear();
         }
+        if let Ok(mut c) = self.current.lock() {
+            *c = clients.map(|c| (c.clone(), deadline));
+        }
+    }
+
+    /// Reads the roles verification may need in the background, beside the logs (when
+    /// verification will follow): their answers wait in the reader for the verdict, and a
+    /// diagnosis that needs none of them never waits for them.
+    fn prefetch_roles(&self, clients: &Clients, deadline: Instant, ev: &Evidence) {
+        if !self.opts.verify {
+            return;
+        }
+        let reader = self.policy_reader(clients, deadline);
+        let roles = crate::verify::roles_to_prefetch(ev);
+        tokio::spawn(async move { crate::verify::prefetch(&roles, &reader).await });
     }
 
     /// Checks a diagnosis against the account's policies (see [`crate::verify`]): reads what it
@@ -136,25 +161,32 @@ impl AwsSource {
         knowledge: &crate::rules::Knowledge,
         opts: &crate::verdict::Options,
     ) {
-        let region = ev
-            .task
-            .task_arn
-            .as_deref()
-            .and_then(Arn::parse)
-            .map(|a| a.region.to_string());
-        let clients = match self.clients(region.as_deref()).await {
-            Ok(c) => c,
-            Err(e) => {
-                d.notes.push(crate::verdict::clean(
-                    &format!("not checked against the account's policies: {e}"),
-                    opts,
-                ));
-                return;
+        let current = self.current.lock().ok().and_then(|c| c.clone());
+        let (clients, deadline) = match current {
+            Some(c) => c,
+            None => {
+                let region = ev
+                    .task
+                    .task_arn
+                    .as_deref()
+                    .and_then(Arn::parse)
+                    .map(|a| a.region.to_string());
+                match self.clients(region.as_deref()).await {
+                    Ok(c) => (c, Instant::now() + self.opts.timeout),
+                    Err(e) => {
+                        d.notes.push(crate::verdict::clean(
+                            &format!("not checked against the account's policies: {e}"),
+                            opts,
+                        ));
+                        return;
+                    }
+                }
             }
         };
-        let reader = self.policy_reader(&clients);
+        let reader = self.policy_reader(&clients, deadline);
         let work = crate::verify::verify_diagnosis(d, plain, ev, &reader, simulate, knowledge, opts);
-        if tokio::time::timeout(self.opts.timeout, work).await.is_err() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if tokio::time::timeout(left, work).await.is_err() {
             d.notes.push(format!(
                 "not checked against the account's policies: AWS did not answer within {} s (--timeout)",
                 self.opts.timeout.as_secs()
@@ -185,8 +217,8 @@ impl AwsSource {
     /// logs, without asking ECS for the task itself (it may be gone already). Nothing here is
     /// fatal: what cannot be read becomes a note.
     pub async fn complete_task(&self, task: Task) -> Evidence {
-        self.forget_answers();
         let deadline = Instant::now() + self.opts.timeout;
+        self.start_task(None, deadline);
         let region = task
             .task_arn
             .as_deref()
@@ -195,9 +227,9 @@ impl AwsSource {
         let cluster = task.cluster_arn.clone().unwrap_or_else(|| "default".into());
         match within(deadline, self.opts.timeout, self.clients(region.as_deref())).await {
             Ok(clients) => {
-                let reader = self.policy_reader(&clients);
-                let prefetch = self.opts.verify.then_some(&reader);
-                complete(&clients, task, &cluster, &self.opts, &self.limits, deadline, prefetch).await
+                self.start_task(Some(&clients), deadline);
+                let prefetch = |ev: &Evidence| self.prefetch_roles(&clients, deadline, ev);
+                complete(&clients, task, &cluster, &self.opts, &self.limits, deadline, &prefetch).await
             }
             Err(e) => Evidence {
                 task,
@@ -217,12 +249,12 @@ impl EvidenceSource for AwsSource {
                 "name the task to diagnose: a task ARN, or a task id with --cluster".into(),
             ));
         };
-        self.forget_answers();
         let deadline = Instant::now() + self.opts.timeout;
+        self.start_task(None, deadline);
         let clients = within(deadline, self.opts.timeout, self.clients(task.region.as_deref())).await?;
-        let reader = self.policy_reader(&clients);
-        let prefetch = self.opts.verify.then_some(&reader);
-        fetch(&clients, task, &self.opts, &self.limits, deadline, prefetch).await
+        self.start_task(Some(&clients), deadline);
+        let prefetch = |ev: &Evidence| self.prefetch_roles(&clients, deadline, ev);
+        fetch(&clients, task, &self.opts, &self.limits, deadline, &prefetch).await
     }
 }
 
@@ -255,7 +287,7 @@ pub async fn fetch(
     opts: &AwsOptions,
     limits: &Limits,
     deadline: Instant,
-    prefetch: Option<&policies::LiveReader>,
+    prefetch: &dyn Fn(&Evidence),
 ) -> Result<Evidence, SourceError> {
     let cluster = cluster_of(task, opts);
     let task_key = task.arn.clone().unwrap_or_else(|| task.id.clone());
@@ -277,8 +309,8 @@ pub async fn fetch(
 
 /// Completes a task already read (from DescribeTasks or an EventBridge event) with its task
 /// definition and logs. What cannot be read (denied, throttled, unreachable, out of time) is a
-/// note in the evidence. With `prefetch`, the roles verification may need are read beside the
-/// logs (their failures surface in verification, never here).
+/// note in the evidence. `prefetch` is called with the task and its definition as the logs are
+/// read: the source starts reading the roles verification may need, in the background.
 pub async fn complete(
     clients: &Clients,
     task: Task,
@@ -286,7 +318,7 @@ pub async fn complete(
     opts: &AwsOptions,
     limits: &Limits,
     deadline: Instant,
-    prefetch: Option<&policies::LiveReader>,
+    prefetch: &dyn Fn(&Evidence),
 ) -> Evidence {
     let mut ev = Evidence {
         task,
@@ -311,20 +343,13 @@ pub async fn complete(
         }
     }
     clients.tracer.next_round();
+    prefetch(&ev);
     let mut work = ev.clone();
-    let roles = crate::verify::roles_to_prefetch(&ev);
-    let roles_read = async {
-        if let Some(reader) = prefetch {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let _ = tokio::time::timeout(left, crate::verify::prefetch(&roles, reader)).await;
-        }
-    };
     let logs_read = within(deadline, opts.timeout, async {
         logs::fetch_logs(clients, &mut work, opts, limits).await;
         Ok(())
     });
-    let (logs_result, ()) = tokio::join!(logs_read, roles_read);
-    match logs_result {
+    match logs_read.await {
         Ok(()) => ev = work,
         Err(err) => ev
             .notes

@@ -1,19 +1,30 @@
 //! Verification's reads from AWS: each [`Call`] as a signed request ([`super::signed`]), its answer
 //! turned into the JSON the AWS CLI prints for the same command (IAM answers in XML; the JSON
-//! services' answers already are), and kept, so a call asked twice (prefetched beside the logs,
-//! then asked by verification) is sent once and `capture` can write every answer to the bundle.
+//! services' answers already are), and kept: a call asked while the same call is in flight (the
+//! prefetch beside the logs, two scan groups of one role) waits for that request instead of
+//! sending another, a call asked again is answered from memory, and `capture` writes every answer
+//! to the bundle. Every read ends by the run's deadline (`--timeout`).
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use serde_json::{json, Value};
+use tokio::sync::OnceCell;
 
 use super::guard::Tracer;
 use super::signed::{xml_records, xml_values, Service, Signed, SignedError};
 use crate::verify::{Call, ReadError, Reader};
 
+/// One call's answer: empty while in flight, set once.
+type Slot = Arc<OnceCell<Result<Value, ReadError>>>;
+
 /// The answers of one task's verification, shared by the clones of a reader.
-pub type Answers = Arc<Mutex<BTreeMap<Call, Result<Value, ReadError>>>>;
+pub type Answers = Arc<Mutex<BTreeMap<Call, Slot>>>;
+
+/// Most pages of a listing read (1,000 names each): a role has at most 20 attached policies by
+/// default and its inline policies share a 10,240-character quota, so this never binds in practice.
+const MAX_PAGES: usize = 10;
 
 /// Reads from AWS through signed requests, keeping every answer.
 #[derive(Debug, Clone)]
@@ -21,22 +32,71 @@ pub struct LiveReader {
     signed: Option<Signed>,
     tracer: Arc<Tracer>,
     answers: Answers,
+    deadline: Instant,
 }
 
 impl LiveReader {
     /// A reader on these signed-request settings (`None`: no credentials provider, every read
-    /// fails) and tracer, keeping answers in `answers`.
-    pub fn new(signed: Option<Signed>, tracer: Arc<Tracer>, answers: Answers) -> LiveReader {
+    /// fails) and tracer, keeping answers in `answers`; no read outlives `deadline`.
+    pub fn new(signed: Option<Signed>, tracer: Arc<Tracer>, answers: Answers, deadline: Instant) -> LiveReader {
         LiveReader {
             signed,
             tracer,
             answers,
+            deadline,
         }
     }
 
-    /// Every answer so far (for `capture`).
+    /// Every answer so far (for `capture`); reads still in flight are left out.
     pub fn answers(&self) -> BTreeMap<Call, Result<Value, ReadError>> {
-        self.answers.lock().map(|a| a.clone()).unwrap_or_default()
+        answers_of(&self.answers)
+    }
+
+    fn slot(&self, call: &Call) -> Slot {
+        let mut map = match self.answers.lock() {
+            Ok(m) => m,
+            Err(p) => p.into_inner(),
+        };
+        map.entry(call.clone()).or_default().clone()
+    }
+
+    /// A listing, every page (`Marker` while `IsTruncated`): the names under `member`, or the
+    /// records of `fields` when given.
+    async fn list_all(
+        &self,
+        signed: &Signed,
+        operation: &str,
+        role: &str,
+        fields: Option<&[&str]>,
+    ) -> Result<Vec<Value>, ReadError> {
+        let mut out: Vec<Value> = Vec::new();
+        let mut marker: Option<String> = None;
+        for _ in 0..MAX_PAGES {
+            let mut params: Vec<(&str, &str)> = vec![("RoleName", role), ("MaxItems", "1000")];
+            if let Some(m) = &marker {
+                params.push(("Marker", m));
+            }
+            let xml = iam(signed, operation, &params).await?;
+            match fields {
+                Some(f) => out.extend(
+                    xml_records(&xml, "member", f)
+                        .into_iter()
+                        .map(|r| Value::Object(r.into_iter().map(|(k, v)| (k, Value::String(v))).collect())),
+                ),
+                None => out.extend(xml_values(&xml, "member").into_iter().map(Value::String)),
+            }
+            let truncated = xml_values(&xml, "IsTruncated").first().map(String::as_str) == Some("true");
+            marker = xml_values(&xml, "Marker").into_iter().next();
+            if !truncated {
+                return Ok(out);
+            }
+            if marker.is_none() {
+                return Err(ReadError::Failed(format!(
+                    "{operation}: truncated answer without a Marker"
+                )));
+            }
+        }
+        Err(ReadError::Failed(format!("{operation}: more than {MAX_PAGES} pages")))
     }
 
     async fn send(&self, call: &Call) -> Result<Value, ReadError> {
@@ -68,8 +128,8 @@ impl LiveReader {
                 Ok(json!({ "Role": role }))
             }
             Call::ListRolePolicies { role } => {
-                let xml = iam(signed, "ListRolePolicies", &[("RoleName", role), ("MaxItems", "1000")]).await?;
-                Ok(json!({ "PolicyNames": xml_values(&xml, "member") }))
+                let names = self.list_all(signed, "ListRolePolicies", role, None).await?;
+                Ok(json!({ "PolicyNames": names }))
             }
             Call::GetRolePolicy { role, policy } => {
                 let xml = iam(signed, "GetRolePolicy", &[("RoleName", role), ("PolicyName", policy)]).await?;
@@ -77,16 +137,14 @@ impl LiveReader {
                 Ok(json!({"RoleName": role, "PolicyName": policy, "PolicyDocument": doc}))
             }
             Call::ListAttachedRolePolicies { role } => {
-                let xml = iam(
-                    signed,
-                    "ListAttachedRolePolicies",
-                    &[("RoleName", role), ("MaxItems", "1000")],
-                )
-                .await?;
-                let list: Vec<Value> = xml_records(&xml, "member", &["PolicyName", "PolicyArn"])
-                    .into_iter()
-                    .map(|r| json!({"PolicyName": r.get("PolicyName"), "PolicyArn": r.get("PolicyArn")}))
-                    .collect();
+                let list = self
+                    .list_all(
+                        signed,
+                        "ListAttachedRolePolicies",
+                        role,
+                        Some(&["PolicyName", "PolicyArn"]),
+                    )
+                    .await?;
                 Ok(json!({ "AttachedPolicies": list }))
             }
             Call::GetPolicy { arn } => {
@@ -190,18 +248,31 @@ impl LiveReader {
     }
 }
 
+/// The answers that are in, by call.
+pub fn answers_of(answers: &Answers) -> BTreeMap<Call, Result<Value, ReadError>> {
+    let map = match answers.lock() {
+        Ok(m) => m,
+        Err(p) => p.into_inner(),
+    };
+    map.iter()
+        .filter_map(|(c, slot)| slot.get().map(|a| (c.clone(), a.clone())))
+        .collect()
+}
+
 impl Reader for LiveReader {
     async fn read(&self, call: &Call) -> Result<Value, ReadError> {
-        if let Some(a) = self.answers.lock().ok().and_then(|m| m.get(call).cloned()) {
-            return a;
-        }
-        let answer = self.send(call).await;
-        if let Ok(mut m) = self.answers.lock() {
-            m.insert(call.clone(), answer.clone());
-        }
-        answer
+        let slot = self.slot(call);
+        let left = self.deadline.saturating_duration_since(Instant::now());
+        let work = slot.get_or_init(|| async {
+            match tokio::time::timeout(left, self.send(call)).await {
+                Ok(answer) => answer,
+                Err(_) => Err(ReadError::Failed("AWS did not answer in time (--timeout)".into())),
+            }
+        });
+        work.await.clone()
     }
 
+    /// Asked before: answered, or in flight (waiting for it sends nothing).
     fn has(&self, call: &Call) -> bool {
         self.answers.lock().is_ok_and(|m| m.contains_key(call))
     }

@@ -459,14 +459,34 @@ impl Signed {
             )))
         })?;
         let status = response.status().as_u16();
+        let declared = response
+            .headers()
+            .get("content-length")
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0);
+        if declared > MAX_ANSWER_BYTES {
+            return Err(transport(format!(
+                "{} answered {declared} bytes, more than the {MAX_ANSWER_BYTES} ecsdoctor reads",
+                service.name()
+            )));
+        }
         let bytes = ByteStream::new(response.into_body())
             .collect()
             .await
             .map_err(|e| transport(format!("cannot read the answer: {e}")))?
             .into_bytes();
+        if bytes.len() as u64 > MAX_ANSWER_BYTES {
+            return Err(transport(format!(
+                "{} answered more than the {MAX_ANSWER_BYTES} bytes ecsdoctor reads",
+                service.name()
+            )));
+        }
         Ok((status, String::from_utf8_lossy(&bytes).into_owned()))
     }
 }
+
+/// The largest answer read: IAM documents are at most a few KB, a key policy 32 KB.
+const MAX_ANSWER_BYTES: u64 = 4 * 1024 * 1024;
 
 /// A request before signing.
 struct Prepared {

@@ -127,7 +127,7 @@ async fn fetch_maps_every_field_moto_cannot_hold_and_reads_the_right_stream() {
     let logs = mock_client!(aws_sdk_cloudwatchlogs, RuleMode::MatchAny, [&gle, &fle], |c| c
         .interceptor(guard(g.clone())));
     let clients = Clients::from_clients(ecs, logs, "us-east-1", tracer.clone());
-    let ev = fetch(&clients, &task_ref(), &opts(), &Limits::default(), deadline(), None)
+    let ev = fetch(&clients, &task_ref(), &opts(), &Limits::default(), deadline(), &|_| {})
         .await
         .expect("fetch");
     let c = &ev.task.containers[0];
@@ -251,7 +251,7 @@ async fn a_missing_task_is_task_not_found_with_the_retention_hint() {
     let ecs = mock_client!(aws_sdk_ecs, [&dt]);
     let logs = mock_client!(aws_sdk_cloudwatchlogs, Vec::<&aws_smithy_mocks::Rule>::new());
     let clients = Clients::from_clients(ecs, logs, "us-east-1", Arc::new(Tracer::new(None)));
-    let e = fetch(&clients, &task_ref(), &opts(), &Limits::default(), deadline(), None)
+    let e = fetch(&clients, &task_ref(), &opts(), &Limits::default(), deadline(), &|_| {})
         .await
         .expect_err("missing");
     assert!(matches!(e, SourceError::TaskNotFound { .. }));
@@ -326,7 +326,7 @@ async fn a_throttled_log_read_is_a_note_not_a_failure() {
     let logs = mock_client!(aws_sdk_cloudwatchlogs, RuleMode::MatchAny, [&gle, &fle], |c| c
         .retry_config(retry.clone()));
     let clients = Clients::from_clients(ecs, logs, "us-east-1", Arc::new(Tracer::new(None)));
-    let ev = fetch(&clients, &task_ref(), &o, &Limits::default(), deadline(), None)
+    let ev = fetch(&clients, &task_ref(), &o, &Limits::default(), deadline(), &|_| {})
         .await
         .expect("the task was read: the diagnosis goes on");
     assert_eq!(gle.num_calls(), 2, "the SDK retried as configured");

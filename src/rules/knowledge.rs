@@ -8,11 +8,11 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use regex::Regex;
 use serde::Deserialize;
 use strum::{EnumString, IntoStaticStr};
 
 use super::model::{PolicyLayer, RulePhase};
+use super::LazyRegex;
 
 /// Where a service's resource can be read off the task definition when a message names none.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, IntoStaticStr, EnumString)]
@@ -70,7 +70,7 @@ pub struct ActionFacts {
 #[derive(Debug, Clone)]
 pub struct ResourceScope {
     /// The exact resource, with named groups.
-    pub pattern: Regex,
+    pub pattern: LazyRegex,
     /// The widened resource, with `{group}` placeholders.
     pub scope: String,
     /// One sentence on what the scope covers and how to narrow it.
@@ -81,9 +81,9 @@ pub struct ResourceScope {
 #[derive(Debug, Clone)]
 pub struct ResourceCheck {
     /// Resources the check applies to.
-    pub applies: Regex,
+    pub applies: LazyRegex,
     /// What they must match.
-    pub expect: Regex,
+    pub expect: LazyRegex,
     /// What to say when they do not.
     pub note: String,
 }
@@ -105,11 +105,11 @@ pub enum OperationCase {
 #[derive(Debug, Clone)]
 pub struct OperationForm {
     /// With a group `operation` (or `verb`) and maybe `service`.
-    pub pattern: Regex,
+    pub pattern: LazyRegex,
     /// The service when the form implies one.
     pub service: Option<String>,
     /// Where else in the same text the service is named (a group `service`).
-    pub service_from: Option<Regex>,
+    pub service_from: Option<LazyRegex>,
     /// How the operation is written.
     pub case: OperationCase,
     /// `verb` group value -> operation (`PUT` -> `PutObject`).
@@ -212,7 +212,7 @@ pub struct Knowledge {
     pub operation_forms: Vec<OperationForm>,
     /// Forms naming only the service (`(Service: Amazon S3; ...)`), used when an operation form
     /// names none.
-    pub service_forms: Vec<Regex>,
+    pub service_forms: Vec<LazyRegex>,
     /// Phase signal weights.
     pub phase: PhaseWeights,
 }
@@ -275,7 +275,7 @@ impl Knowledge {
     /// The widened scope of an exact resource, with its note, if a scope pattern applies.
     pub fn scope_of(&self, resource: &str) -> Option<(String, String)> {
         self.scopes.iter().find_map(|s| {
-            let caps = s.pattern.captures(resource)?;
+            let caps = s.pattern.get()?.captures(resource)?;
             let scoped = super::placeholders::expand_placeholders(&s.scope, |name| {
                 caps.name(name).map(|m| m.as_str().to_string()).unwrap_or_default()
             });
@@ -287,7 +287,10 @@ impl Knowledge {
     pub fn check_resource(&self, resource: &str) -> Option<&str> {
         self.checks
             .iter()
-            .find(|c| c.applies.is_match(resource) && !c.expect.is_match(resource))
+            .find(|c| {
+                c.applies.get().is_some_and(|a| a.is_match(resource))
+                    && c.expect.get().is_some_and(|e| !e.is_match(resource))
+            })
             .map(|c| c.note.as_str())
     }
 }
@@ -297,12 +300,13 @@ impl Knowledge {
     /// operation; the service falls back to a service-only form.
     pub fn service_operation(&self, text: &str) -> (Option<String>, Option<String>) {
         let hint = self.service_forms.iter().find_map(|re| {
-            re.captures(text)
+            re.get()
+                .and_then(|re| re.captures(text))
                 .and_then(|c| c.name("service"))
                 .map(|m| m.as_str().trim().to_string())
         });
         for form in &self.operation_forms {
-            let Some(c) = form.pattern.captures(text) else {
+            let Some(c) = form.pattern.get().and_then(|re| re.captures(text)) else {
                 continue;
             };
             let operation = match (c.name("operation"), c.name("verb")) {
@@ -323,6 +327,7 @@ impl Knowledge {
                 .or_else(|| {
                     form.service_from
                         .as_ref()
+                        .and_then(|re| re.get())
                         .and_then(|re| re.captures(text))
                         .and_then(|s| s.name("service"))
                         .map(|m| m.as_str().replace('-', ""))
@@ -391,8 +396,7 @@ mod tests {
     fn a_scope_widens_only_what_its_pattern_matches() {
         let k = Knowledge {
             scopes: vec![ResourceScope {
-                pattern: Regex::new(r"^(?P<group>arn:[^:]+:logs:[^:]*:[^:]*:log-group:[^:]+):log-stream:.+$")
-                    .expect("valid"),
+                pattern: LazyRegex::new(r"^(?P<group>arn:[^:]+:logs:[^:]*:[^:]*:log-group:[^:]+):log-stream:.+$"),
                 scope: "{group}:log-stream:*".into(),
                 note: "n".into(),
             }],

@@ -8,8 +8,10 @@
 pub mod engine;
 pub mod extract;
 pub mod knowledge;
+pub mod literals;
 pub mod model;
 pub mod placeholders;
+pub mod prefilter;
 pub mod selftest;
 mod validate;
 
@@ -156,6 +158,28 @@ impl Catalogue {
     pub fn get(&self, id: &str) -> Option<&Rule> {
         self.rules.iter().find(|r| r.id == id)
     }
+
+    /// Compiles every pattern now, rules' and tables', and names each that does not compile.
+    /// Built-in patterns are only parsed at load and compiled on first use; the test suite calls
+    /// this so that none can fail to compile then.
+    pub fn uncompilable(&self) -> Vec<String> {
+        let mut out: Vec<String> = (self.rules.iter())
+            .filter(|r| r.regex().is_none())
+            .map(|r| format!("rule `{}` ({}:{})", r.id, r.origin.path, r.origin.line))
+            .collect();
+        let k = &self.knowledge;
+        let tables = (k.scopes.iter().map(|s| &s.pattern))
+            .chain(k.checks.iter().flat_map(|c| [&c.applies, &c.expect]))
+            .chain(k.operation_forms.iter().map(|f| &f.pattern))
+            .chain(k.operation_forms.iter().filter_map(|f| f.service_from.as_ref()))
+            .chain(&k.service_forms);
+        out.extend(
+            tables
+                .filter(|re| re.get().is_none())
+                .map(|re| format!("table pattern `{}`", re.as_str())),
+        );
+        out
+    }
 }
 
 fn read_rule_file(path: &Path) -> Result<String, RuleFileError> {
@@ -232,6 +256,47 @@ pub fn compile_pattern(pattern: &str) -> Result<regex::Regex, regex::Error> {
         .size_limit(REGEX_SIZE_LIMIT)
         .dfa_size_limit(REGEX_DFA_SIZE_LIMIT)
         .build()
+}
+
+/// A pattern from a rule file's tables (`operation_form`, `resource_scope` ...), compiled as
+/// [`compile_pattern`] does on first use. Validation compiles a user file's patterns at once, so
+/// errors still come at load; built-in ones are compiled by the test suite.
+#[derive(Debug, Clone)]
+pub struct LazyRegex {
+    pattern: String,
+    compiled: std::sync::OnceLock<Option<regex::Regex>>,
+}
+
+impl LazyRegex {
+    /// A pattern to compile when first used.
+    pub fn new(pattern: impl Into<String>) -> LazyRegex {
+        LazyRegex {
+            pattern: pattern.into(),
+            compiled: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// The pattern as written.
+    pub fn as_str(&self) -> &str {
+        &self.pattern
+    }
+
+    /// The compiled regex; `None` only for a pattern past the size limits, which validation
+    /// (user files) and the test suite (built-ins) rule out.
+    pub fn get(&self) -> Option<&regex::Regex> {
+        self.compiled
+            .get_or_init(|| compile_pattern(&self.pattern).ok())
+            .as_ref()
+    }
+}
+
+impl From<regex::Regex> for LazyRegex {
+    fn from(re: regex::Regex) -> LazyRegex {
+        LazyRegex {
+            pattern: re.as_str().to_string(),
+            compiled: std::sync::OnceLock::from(Some(re)),
+        }
+    }
 }
 
 #[cfg(test)]

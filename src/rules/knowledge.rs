@@ -275,7 +275,7 @@ impl Knowledge {
     /// The widened scope of an exact resource, with its note, if a scope pattern applies.
     pub fn scope_of(&self, resource: &str) -> Option<(String, String)> {
         self.scopes.iter().find_map(|s| {
-            let caps = s.pattern.get()?.captures(resource)?;
+            let caps = s.pattern.captures(resource)?;
             let scoped = super::placeholders::expand_placeholders(&s.scope, |name| {
                 caps.name(name).map(|m| m.as_str().to_string()).unwrap_or_default()
             });
@@ -287,10 +287,7 @@ impl Knowledge {
     pub fn check_resource(&self, resource: &str) -> Option<&str> {
         self.checks
             .iter()
-            .find(|c| {
-                c.applies.get().is_some_and(|a| a.is_match(resource))
-                    && c.expect.get().is_some_and(|e| !e.is_match(resource))
-            })
+            .find(|c| c.applies.is_match(resource) && c.expect.get().is_some_and(|e| !e.is_match(resource)))
             .map(|c| c.note.as_str())
     }
 }
@@ -300,13 +297,12 @@ impl Knowledge {
     /// operation; the service falls back to a service-only form.
     pub fn service_operation(&self, text: &str) -> (Option<String>, Option<String>) {
         let hint = self.service_forms.iter().find_map(|re| {
-            re.get()
-                .and_then(|re| re.captures(text))
+            re.captures(text)
                 .and_then(|c| c.name("service"))
                 .map(|m| m.as_str().trim().to_string())
         });
         for form in &self.operation_forms {
-            let Some(c) = form.pattern.get().and_then(|re| re.captures(text)) else {
+            let Some(c) = form.pattern.captures(text) else {
                 continue;
             };
             let operation = match (c.name("operation"), c.name("verb")) {
@@ -327,7 +323,6 @@ impl Knowledge {
                 .or_else(|| {
                     form.service_from
                         .as_ref()
-                        .and_then(|re| re.get())
                         .and_then(|re| re.captures(text))
                         .and_then(|s| s.name("service"))
                         .map(|m| m.as_str().replace('-', ""))

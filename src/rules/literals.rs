@@ -65,6 +65,23 @@ pub fn fold_text(text: &str) -> String {
         .collect()
 }
 
+/// Whether `text` holds one of `literals` (spelled as [`fold`] says), ignoring ASCII case: the
+/// prefilter of a single pattern, for the few texts it is tried on.
+pub fn holds_any(text: &str, literals: &[String]) -> bool {
+    let folded;
+    let text = if needs_folding(text) {
+        folded = fold_text(text);
+        folded.as_str()
+    } else {
+        text
+    };
+    let hay = text.as_bytes();
+    literals.iter().any(|lit| {
+        let lit = lit.as_bytes();
+        lit.is_empty() || hay.windows(lit.len()).any(|w| w.eq_ignore_ascii_case(lit))
+    })
+}
+
 /// Parses a pattern the way rule patterns are compiled: case-insensitive, the regex crate's
 /// defaults otherwise. Its errors are the regex crate's syntax errors, word for word.
 pub fn parse(pattern: &str) -> Result<Hir, regex_syntax::Error> {

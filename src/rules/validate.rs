@@ -135,13 +135,21 @@ impl LineIndex {
 }
 
 impl Catalogue {
+    /// Adds a built-in file: from the tree build.rs made of it when there is one (no TOML to
+    /// parse), else from its text.
+    pub(super) fn add_builtin(&mut self, path: &str, text: &str, errors: &mut Vec<RuleFileError>) {
+        match super::builtin::file::<RawFile>(path) {
+            Some(raw) => self.add_raw(path, text, raw, true, errors),
+            None => self.add_text(path, text, true, errors),
+        }
+    }
+
     /// Parses, validates and adds one file's rules and tables.
     pub(super) fn add_text(&mut self, path: &str, text: &str, builtin: bool, errors: &mut Vec<RuleFileError>) {
-        let lines = LineIndex::new(text);
         let raw: RawFile = match toml::from_str(text) {
             Ok(r) => r,
             Err(e) => {
-                let line = e.span().map(|s| lines.line(s.start));
+                let line = e.span().map(|s| LineIndex::new(text).line(s.start));
                 errors.push(RuleFileError {
                     path: path.into(),
                     line,
@@ -151,6 +159,12 @@ impl Catalogue {
                 return;
             }
         };
+        self.add_raw(path, text, raw, builtin, errors);
+    }
+
+    /// Validates and adds one parsed file (`text` is its source, for line numbers).
+    fn add_raw(&mut self, path: &str, text: &str, raw: RawFile, builtin: bool, errors: &mut Vec<RuleFileError>) {
+        let lines = LineIndex::new(text);
         let file_err = |line: Option<usize>, message: String| RuleFileError {
             path: path.into(),
             line,
@@ -208,9 +222,7 @@ impl Catalogue {
                      errors: &mut Vec<RuleFileError>|
          -> Option<(LazyRegex, Vec<String>)> {
             let checked = if builtin {
-                literals::parse(p.get_ref())
-                    .map(|hir| (LazyRegex::new(p.get_ref().as_str()), literals::capture_names(&hir)))
-                    .map_err(|e| e.to_string())
+                pattern_groups(p.get_ref()).map(|groups| (LazyRegex::new(p.get_ref().as_str()), groups))
             } else {
                 compile_pattern(p.get_ref())
                     .map(|re| {
@@ -356,6 +368,23 @@ impl Catalogue {
     }
 }
 
+/// A pattern's named groups and required literals: as build.rs worked them out for the built-in
+/// files, else from parsing it (whose errors are the regex crate's, word for word).
+fn pattern_facts(pattern: &str) -> Result<(Vec<String>, Option<Vec<String>>), String> {
+    if let Some(p) = super::builtin::pattern(pattern) {
+        let groups = p.groups.iter().map(|g| g.to_string()).collect();
+        let required = p.literals.map(|l| l.iter().map(|s| s.to_string()).collect());
+        return Ok((groups, required));
+    }
+    let hir = literals::parse(pattern).map_err(|e| e.to_string())?;
+    Ok((literals::capture_names(&hir), literals::required_literals(&hir)))
+}
+
+/// A pattern's named groups (see [`pattern_facts`]).
+fn pattern_groups(pattern: &str) -> Result<Vec<String>, String> {
+    pattern_facts(pattern).map(|(groups, _)| groups)
+}
+
 /// The last non-empty line of a regex error (the part that says what is wrong).
 fn last_line(msg: &str) -> String {
     msg.lines()
@@ -434,11 +463,7 @@ fn validate(
             .map(Some)
             .map_err(|e| e.to_string())
     };
-    let parsed = compiled.and_then(|re| {
-        literals::parse(r.pattern.get_ref())
-            .map(|hir| (re, hir))
-            .map_err(|e| e.to_string())
-    });
+    let parsed = compiled.and_then(|re| pattern_facts(r.pattern.get_ref()).map(|facts| (re, facts)));
     let parsed = match parsed {
         Ok(p) => Some(p),
         Err(e) => {
@@ -478,8 +503,7 @@ fn validate(
     if r.fix.trim().is_empty() {
         err(origin.line, "`fix` is empty".into());
     }
-    if let Some((_, hir)) = &parsed {
-        let groups = literals::capture_names(hir);
+    if let Some((_, (groups, _))) = &parsed {
         let names: BTreeSet<&str> = groups.iter().map(String::as_str).collect();
         for ph in placeholders(&r.fix) {
             if !names.contains(ph.as_str()) && Placeholder::parse(&ph).is_none() {
@@ -523,7 +547,7 @@ fn validate(
     if errors.len() > start {
         return None;
     }
-    let (regex, hir) = parsed?;
+    let (regex, (_, required)) = parsed?;
     let compiled = std::sync::OnceLock::new();
     if let Some(re) = regex {
         let _ = compiled.set(re);
@@ -547,7 +571,7 @@ fn validate(
         sources: r.sources,
         examples: r.examples,
         origin,
-        required: literals::required_literals(&hir),
+        required,
         compiled,
     })
 }

@@ -82,6 +82,10 @@ impl Prefilter {
         } else {
             text
         };
+        // Most log lines hold no literal at all: one quick pass says so.
+        if !ac.is_match(text) {
+            return out;
+        }
         let mut seen: Vec<usize> = Vec::new();
         for m in ac.find_overlapping_iter(text) {
             let lit = m.pattern().as_usize();

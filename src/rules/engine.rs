@@ -1,17 +1,16 @@
-//! The compiled matcher. For each field there is one `RegexSet` over every rule that looks there,
-//! so a text (a log line) is scanned once to learn which rules match; only those rules' own
-//! regexes then run, to extract named groups.
+//! The matcher. One Aho–Corasick pass over a text (a log line) finds the literals it holds
+//! ([`super::prefilter`]); only the rules that require one of them (and those that require none)
+//! run their own regex, compiled on first use, to confirm the match and extract named groups.
+//! Start-up builds that one automaton and nothing else, so a command pays for the handful of
+//! rules its evidence touches, not for the whole catalogue.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::OnceLock;
 
-use regex::{RegexSet, RegexSetBuilder};
-
-use super::{Catalogue, Knowledge, Rule, RuleErrors, RuleFileError};
+use super::prefilter::Prefilter;
+use super::{Catalogue, Knowledge, Rule, RuleErrors};
 use crate::evidence::Field;
-
-/// The size budget of one field's `RegexSet` (it holds every pattern of that field at once). The
-/// built-in catalogue needs under 2 MiB; a larger budget only delays rejecting a pathological file.
-const SET_SIZE_LIMIT: usize = 16 << 20;
 
 /// One rule that matched one text.
 #[derive(Debug, Clone, PartialEq)]
@@ -24,49 +23,83 @@ pub struct Hit {
     pub matched: String,
 }
 
-/// Rules compiled for matching.
-#[derive(Debug, Clone)]
+/// Rules ready for matching.
+#[derive(Debug)]
 pub struct Matcher {
     catalogue: Catalogue,
-    sets: Vec<(Field, RegexSet, Vec<usize>)>,
+    /// Over every rule: for `explain`, and the fields holding a few short texts.
+    all: OnceLock<Prefilter>,
+    /// Over the rules that look in logs, built for speed once a log is large.
+    logs: OnceLock<Prefilter>,
+    /// Log bytes scanned so far (with `all` until they pass [`LARGE_LOG`]).
+    log_bytes: AtomicUsize,
+    /// For each rule, the fields it looks in, as bits of [`field_bit`].
+    fields: Vec<u8>,
+}
+
+/// Log bytes after which the log automaton is built (a few ms, repaid within a few MB).
+const LARGE_LOG: usize = 1 << 20;
+
+impl Clone for Matcher {
+    fn clone(&self) -> Matcher {
+        Matcher {
+            catalogue: self.catalogue.clone(),
+            all: self.all.clone(),
+            logs: self.logs.clone(),
+            log_bytes: AtomicUsize::new(self.log_bytes.load(Ordering::Relaxed)),
+            fields: self.fields.clone(),
+        }
+    }
+}
+
+/// The bit of a field in [`Matcher::fields`].
+fn field_bit(field: Field) -> u8 {
+    let i = Field::ALL.iter().position(|f| *f == field).unwrap_or(0);
+    1 << i
 }
 
 impl Matcher {
-    /// Compiles a validated catalogue.
+    /// Prepares a validated catalogue for matching. Nothing is compiled yet: the automata are
+    /// built on first use, and each rule's regex when the prefilter first keeps it.
     pub fn new(catalogue: Catalogue) -> Result<Matcher, RuleErrors> {
-        // Validation compiled every rule's own regex already (`Rule::regex`); only the
-        // per-field sets are built here.
-        let mut sets = Vec::new();
-        for field in Field::ALL {
-            let idx: Vec<usize> = catalogue
-                .rules
-                .iter()
-                .enumerate()
-                .filter(|(_, r)| r.look_in.contains(&field))
-                .map(|(i, _)| i)
-                .collect();
-            let set = RegexSetBuilder::new(idx.iter().map(|&i| &catalogue.rules[i].pattern))
-                .case_insensitive(true)
-                .size_limit(SET_SIZE_LIMIT)
-                .dfa_size_limit(SET_SIZE_LIMIT)
-                .build()
-                .map_err(|e| {
-                    RuleErrors(vec![RuleFileError {
-                        path: "(all rules)".into(),
-                        line: None,
-                        rule_id: None,
-                        message: format!(
-                            "the rules looking in `{}` are too large to compile together: {e}",
-                            field.name()
-                        ),
-                    }])
-                })?;
-            sets.push((field, set, idx));
-        }
-        Ok(Matcher { catalogue, sets })
+        let fields = catalogue
+            .rules
+            .iter()
+            .map(|r| r.look_in.iter().fold(0u8, |bits, f| bits | field_bit(*f)))
+            .collect();
+        Ok(Matcher {
+            catalogue,
+            all: OnceLock::new(),
+            logs: OnceLock::new(),
+            log_bytes: AtomicUsize::new(0),
+            fields,
+        })
     }
 
-    /// Loads and compiles built-in and user rules.
+    /// The prefilter for texts of `field` (`None`: any field).
+    fn prefilter(&self, field: Option<Field>, text: &str) -> &Prefilter {
+        let rules = &self.catalogue.rules;
+        let all = || {
+            self.all
+                .get_or_init(|| Prefilter::new(rules.iter().map(|r| r.required.as_deref()).enumerate(), false))
+        };
+        if field != Some(Field::Logs) {
+            return all();
+        }
+        if let Some(logs) = self.logs.get() {
+            return logs;
+        }
+        if self.log_bytes.fetch_add(text.len(), Ordering::Relaxed) < LARGE_LOG {
+            return all();
+        }
+        let bit = field_bit(Field::Logs);
+        self.logs.get_or_init(|| {
+            let in_logs = rules.iter().enumerate().filter(|(i, _)| self.fields[*i] & bit != 0);
+            Prefilter::new(in_logs.map(|(i, r)| (i, r.required.as_deref())), true)
+        })
+    }
+
+    /// Loads built-in and user rules.
     pub fn load(include_builtin: bool, user_paths: &[std::path::PathBuf]) -> Result<Matcher, RuleErrors> {
         Matcher::new(Catalogue::load(include_builtin, user_paths)?)
     }
@@ -86,22 +119,37 @@ impl Matcher {
         &self.catalogue.knowledge
     }
 
-    /// Every rule looking in `field` that matches `text`: one pass of the field's set over the
-    /// text, then capture extraction for the matching rules only.
+    /// Every rule looking in `field` that matches `text`, in rule order.
     pub fn scan(&self, field: Field, text: &str) -> Vec<Hit> {
-        let Some((_, set, idx)) = self.sets.iter().find(|(f, _, _)| *f == field) else {
-            return Vec::new();
-        };
-        let matched = set.matches(text);
-        if !matched.matched_any() {
-            return Vec::new();
-        }
-        matched.iter().filter_map(|k| self.captures_of(idx[k], text)).collect()
+        let bit = field_bit(field);
+        self.prefilter(Some(field), text)
+            .candidates(text)
+            .into_iter()
+            .filter(|&r| self.fields[r] & bit != 0)
+            .filter_map(|r| self.captures_of(r, text))
+            .collect()
     }
 
-    /// Runs one rule's own regex (ignoring `look_in`); used by the example runner and `explain`.
+    /// Every rule that matches `text`, whatever field it looks in, in rule order (`explain`: a
+    /// paste is tried against every rule).
+    pub fn scan_all(&self, text: &str) -> Vec<Hit> {
+        self.prefilter(None, text)
+            .candidates(text)
+            .into_iter()
+            .filter_map(|r| self.captures_of(r, text))
+            .collect()
+    }
+
+    /// Whether the prefilter keeps `rule` for `text` (a rule it drops cannot match); the example
+    /// runner checks this against the regex itself.
+    pub fn is_candidate(&self, rule: usize, text: &str) -> bool {
+        self.prefilter(None, text).candidates(text).binary_search(&rule).is_ok()
+    }
+
+    /// Runs one rule's own regex (ignoring `look_in` and the prefilter); used by the example
+    /// runner.
     pub fn captures_of(&self, rule: usize, text: &str) -> Option<Hit> {
-        let re = &self.catalogue.rules[rule].regex;
+        let re = self.catalogue.rules[rule].regex()?;
         let caps = re.captures(text)?;
         let mut captures = BTreeMap::new();
         for name in re.capture_names().flatten() {

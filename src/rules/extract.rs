@@ -3,36 +3,27 @@
 //! the policy layer named in the modern tail ("with an explicit deny in a service control policy"),
 //! and the SDK's service and operation names when the action itself is missing.
 
-use std::sync::LazyLock;
-
-use regex::Regex;
-
 use super::knowledge::Knowledge;
 use super::model::PolicyLayer;
+use super::LazyRegex;
 
-fn re(p: &str) -> Regex {
-    regex::RegexBuilder::new(p)
-        .case_insensitive(true)
-        .build()
-        .expect("built-in extractor regexes are valid")
-}
-
-static PRINCIPAL: LazyLock<Regex> = LazyLock::new(|| {
-    re(r#"(arn:aws[a-z-]*:(?:sts|iam)::(\d{12}):(assumed-role|role|user|root|federated-user)(?:/([^\s"',;)]+))?)"#)
-});
-static ACTION: LazyLock<Regex> = LazyLock::new(|| {
-    re(
-        r"not authorized to perform:?\s*([a-z0-9-]+:[A-Za-z0-9*]+)|(?:no|explicit deny in an?)\b[^.]{0,60}?\ballows? the ([a-z0-9-]+:[A-Za-z0-9*]+) action|allows the ([a-z0-9-]+:[A-Za-z0-9*]+) action",
-    )
-});
+static PRINCIPAL: LazyRegex = LazyRegex::constant(
+    r#"(arn:aws[a-z-]*:(?:sts|iam)::(\d{12}):(assumed-role|role|user|root|federated-user)(?:/([^\s"',;)]+))?)"#,
+    true,
+);
+static ACTION: LazyRegex = LazyRegex::constant(
+    r"not authorized to perform:?\s*([a-z0-9-]+:[A-Za-z0-9*]+)|(?:no|explicit deny in an?)\b[^.]{0,60}?\ballows? the ([a-z0-9-]+:[A-Za-z0-9*]+) action|allows the ([a-z0-9-]+:[A-Za-z0-9*]+) action",
+    true,
+);
 /// A bare `service:Action` in a denial whose sentence was cut or redacted
 /// ("AccessDeniedException: xxxxx ecs:DescribeClusters x").
-static BARE_ACTION: LazyLock<Regex> =
-    LazyLock::new(|| regex::Regex::new(r"(?:^|[\s(\[\x22'])([a-z][a-z0-9-]*):([A-Z][A-Za-z0-9]+)\b").expect("valid"));
-static DENIAL_WORD: LazyLock<Regex> = LazyLock::new(|| {
-    re(r"AccessDenied|Access Denied|not authorized|Forbidden|UnauthorizedOperation|AuthorizationError")
-});
-static RESOURCE: LazyLock<Regex> = LazyLock::new(|| re(r#"\bon resource:\s*"?([^\s"]+)"?"#));
+static BARE_ACTION: LazyRegex =
+    LazyRegex::constant(r"(?:^|[\s(\[\x22'])([a-z][a-z0-9-]*):([A-Z][A-Za-z0-9]+)\b", false);
+static DENIAL_WORD: LazyRegex = LazyRegex::constant(
+    r"AccessDenied|Access Denied|not authorized|Forbidden|UnauthorizedOperation|AuthorizationError",
+    true,
+);
+static RESOURCE: LazyRegex = LazyRegex::constant(r#"\bon resource:\s*"?([^\s"]+)"?"#, true);
 /// A principal named in a message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {
@@ -152,6 +143,7 @@ fn bare_action(text: &str) -> Option<String> {
         return None;
     }
     let mut found = BARE_ACTION
+        .for_text(text)?
         .captures_iter(text)
         .filter(|c| !matches!(&c[1], "aws" | "arn" | "http" | "https" | "s3a"))
         .map(|c| format!("{}:{}", &c[1], &c[2]));
@@ -222,6 +214,13 @@ mod tests {
 
     fn facts(text: &str) -> Facts {
         super::facts(text, &KNOWLEDGE)
+    }
+
+    #[test]
+    fn every_extractor_compiles() {
+        for re in [&PRINCIPAL, &ACTION, &BARE_ACTION, &DENIAL_WORD, &RESOURCE] {
+            assert!(re.get().is_some(), "{}", re.as_str());
+        }
     }
 
     fn policy_layer(text: &str, action: Option<&str>) -> Option<PolicyLayer> {

@@ -8,11 +8,11 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use regex::Regex;
 use serde::Deserialize;
 use strum::{EnumString, IntoStaticStr};
 
 use super::model::{PolicyLayer, RulePhase};
+use super::LazyRegex;
 
 /// Where a service's resource can be read off the task definition when a message names none.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, IntoStaticStr, EnumString)]
@@ -70,7 +70,7 @@ pub struct ActionFacts {
 #[derive(Debug, Clone)]
 pub struct ResourceScope {
     /// The exact resource, with named groups.
-    pub pattern: Regex,
+    pub pattern: LazyRegex,
     /// The widened resource, with `{group}` placeholders.
     pub scope: String,
     /// One sentence on what the scope covers and how to narrow it.
@@ -81,9 +81,9 @@ pub struct ResourceScope {
 #[derive(Debug, Clone)]
 pub struct ResourceCheck {
     /// Resources the check applies to.
-    pub applies: Regex,
+    pub applies: LazyRegex,
     /// What they must match.
-    pub expect: Regex,
+    pub expect: LazyRegex,
     /// What to say when they do not.
     pub note: String,
 }
@@ -105,11 +105,11 @@ pub enum OperationCase {
 #[derive(Debug, Clone)]
 pub struct OperationForm {
     /// With a group `operation` (or `verb`) and maybe `service`.
-    pub pattern: Regex,
+    pub pattern: LazyRegex,
     /// The service when the form implies one.
     pub service: Option<String>,
     /// Where else in the same text the service is named (a group `service`).
-    pub service_from: Option<Regex>,
+    pub service_from: Option<LazyRegex>,
     /// How the operation is written.
     pub case: OperationCase,
     /// `verb` group value -> operation (`PUT` -> `PutObject`).
@@ -212,7 +212,7 @@ pub struct Knowledge {
     pub operation_forms: Vec<OperationForm>,
     /// Forms naming only the service (`(Service: Amazon S3; ...)`), used when an operation form
     /// names none.
-    pub service_forms: Vec<Regex>,
+    pub service_forms: Vec<LazyRegex>,
     /// Phase signal weights.
     pub phase: PhaseWeights,
 }
@@ -287,7 +287,7 @@ impl Knowledge {
     pub fn check_resource(&self, resource: &str) -> Option<&str> {
         self.checks
             .iter()
-            .find(|c| c.applies.is_match(resource) && !c.expect.is_match(resource))
+            .find(|c| c.applies.is_match(resource) && c.expect.get().is_some_and(|e| !e.is_match(resource)))
             .map(|c| c.note.as_str())
     }
 }
@@ -391,8 +391,7 @@ mod tests {
     fn a_scope_widens_only_what_its_pattern_matches() {
         let k = Knowledge {
             scopes: vec![ResourceScope {
-                pattern: Regex::new(r"^(?P<group>arn:[^:]+:logs:[^:]*:[^:]*:log-group:[^:]+):log-stream:.+$")
-                    .expect("valid"),
+                pattern: LazyRegex::new(r"^(?P<group>arn:[^:]+:logs:[^:]*:[^:]*:log-group:[^:]+):log-stream:.+$"),
                 scope: "{group}:log-stream:*".into(),
                 note: "n".into(),
             }],

@@ -5,11 +5,14 @@
 //! [`extract`], the compiled matcher in [`engine`], and the example runner shared by `rules test`
 //! and the test suite in [`selftest`].
 
+mod builtin;
 pub mod engine;
 pub mod extract;
 pub mod knowledge;
+pub mod literals;
 pub mod model;
 pub mod placeholders;
+pub mod prefilter;
 pub mod selftest;
 mod validate;
 
@@ -121,7 +124,7 @@ impl Catalogue {
         let mut cat = Catalogue::default();
         if include_builtin {
             for (path, text) in BUILTIN_FILES {
-                cat.add_text(path, text, true, &mut errors);
+                cat.add_builtin(path, text, &mut errors);
             }
         }
         for p in user_paths {
@@ -155,6 +158,28 @@ impl Catalogue {
     /// The rule with this id.
     pub fn get(&self, id: &str) -> Option<&Rule> {
         self.rules.iter().find(|r| r.id == id)
+    }
+
+    /// Compiles every pattern now, rules' and tables', and names each that does not compile.
+    /// Built-in patterns are only parsed at load and compiled on first use; the test suite calls
+    /// this so that none can fail to compile then.
+    pub fn uncompilable(&self) -> Vec<String> {
+        let mut out: Vec<String> = (self.rules.iter())
+            .filter(|r| r.regex().is_none())
+            .map(|r| format!("rule `{}` ({}:{})", r.id, r.origin.path, r.origin.line))
+            .collect();
+        let k = &self.knowledge;
+        let tables = (k.scopes.iter().map(|s| &s.pattern))
+            .chain(k.checks.iter().flat_map(|c| [&c.applies, &c.expect]))
+            .chain(k.operation_forms.iter().map(|f| &f.pattern))
+            .chain(k.operation_forms.iter().filter_map(|f| f.service_from.as_ref()))
+            .chain(&k.service_forms);
+        out.extend(
+            tables
+                .filter(|re| re.get().is_none())
+                .map(|re| format!("table pattern `{}`", re.as_str())),
+        );
+        out
     }
 }
 
@@ -232,6 +257,97 @@ pub fn compile_pattern(pattern: &str) -> Result<regex::Regex, regex::Error> {
         .size_limit(REGEX_SIZE_LIMIT)
         .dfa_size_limit(REGEX_DFA_SIZE_LIMIT)
         .build()
+}
+
+/// A pattern compiled on first use, and only run on texts holding one of the literals every
+/// match needs ([`literals`]): the rule files' table patterns (`operation_form`,
+/// `resource_scope` ...) and the extractors' own. A text none of them can match never compiles
+/// them. Validation compiles a user file's patterns at once, so errors still come at load;
+/// built-in ones are compiled by the test suite.
+#[derive(Debug, Clone)]
+pub struct LazyRegex {
+    pattern: std::borrow::Cow<'static, str>,
+    case_insensitive: bool,
+    compiled: std::sync::OnceLock<Option<regex::Regex>>,
+    required: std::sync::OnceLock<Option<Vec<String>>>,
+}
+
+impl LazyRegex {
+    /// A rule-file pattern (case-insensitive, size-limited as [`compile_pattern`] compiles).
+    pub fn new(pattern: impl Into<String>) -> LazyRegex {
+        LazyRegex {
+            pattern: std::borrow::Cow::Owned(pattern.into()),
+            case_insensitive: true,
+            compiled: std::sync::OnceLock::new(),
+            required: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// A pattern of the program's own, for a `static`.
+    pub const fn constant(pattern: &'static str, case_insensitive: bool) -> LazyRegex {
+        LazyRegex {
+            pattern: std::borrow::Cow::Borrowed(pattern),
+            case_insensitive,
+            compiled: std::sync::OnceLock::new(),
+            required: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// The pattern as written.
+    pub fn as_str(&self) -> &str {
+        &self.pattern
+    }
+
+    /// The compiled regex; `None` only for a pattern past the size limits, which validation
+    /// (user files) and the test suite (built-ins) rule out.
+    pub fn get(&self) -> Option<&regex::Regex> {
+        self.compiled
+            .get_or_init(|| {
+                regex::RegexBuilder::new(&self.pattern)
+                    .case_insensitive(self.case_insensitive)
+                    .size_limit(REGEX_SIZE_LIMIT)
+                    .dfa_size_limit(REGEX_DFA_SIZE_LIMIT)
+                    .build()
+                    .ok()
+            })
+            .as_ref()
+    }
+
+    /// The compiled regex, when `text` may match it (holds one of its literals); run it on
+    /// `text` only.
+    pub fn for_text(&self, text: &str) -> Option<&regex::Regex> {
+        let required = self.required.get_or_init(|| match builtin::pattern(&self.pattern) {
+            Some(p) => p.literals.map(|l| l.iter().map(|s| s.to_string()).collect()),
+            None => literals::parse(&self.pattern)
+                .ok()
+                .and_then(|hir| literals::required_literals(&hir)),
+        });
+        match required {
+            Some(lits) if !literals::holds_any(text, lits) => None,
+            _ => self.get(),
+        }
+    }
+
+    /// The first match's groups in `text`.
+    pub fn captures<'t>(&self, text: &'t str) -> Option<regex::Captures<'t>> {
+        self.for_text(text)?.captures(text)
+    }
+
+    /// Whether `text` matches.
+    pub fn is_match(&self, text: &str) -> bool {
+        self.for_text(text).is_some_and(|re| re.is_match(text))
+    }
+}
+
+impl From<regex::Regex> for LazyRegex {
+    fn from(re: regex::Regex) -> LazyRegex {
+        LazyRegex {
+            pattern: std::borrow::Cow::Owned(re.as_str().to_string()),
+            case_insensitive: true,
+            compiled: std::sync::OnceLock::from(Some(re)),
+            required: std::sync::OnceLock::new(),
+        }
+    }
 }
 
 #[cfg(test)]

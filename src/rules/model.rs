@@ -3,6 +3,8 @@
 //! name a person sees is the kebab-case name of the JSON contract: serde and strum derive both
 //! from the same `kebab-case` rule, so `rules show`, rule files and JSON always agree.
 
+use std::sync::OnceLock;
+
 use serde::{Deserialize, Serialize};
 use strum::{EnumString, IntoStaticStr, VariantArray};
 
@@ -271,10 +273,26 @@ pub struct Rule {
     pub examples: Examples,
     #[serde(skip)]
     pub origin: Origin,
-    /// The pattern as compiled during validation (case-insensitive, size-limited); the matcher
-    /// reuses it instead of compiling every pattern a second time at start-up.
+    /// The literals one of which every match of the pattern contains (see
+    /// [`super::literals`]), for the prefilter; `None` when the pattern requires none.
     #[serde(skip)]
-    pub regex: regex::Regex,
+    pub(crate) required: Option<Vec<String>>,
+    /// The pattern compiled (case-insensitive, size-limited): by validation for user rules, on
+    /// first use for built-in rules, whose patterns the test suite compiles.
+    #[serde(skip)]
+    pub(crate) compiled: OnceLock<regex::Regex>,
+}
+
+impl Rule {
+    /// The compiled pattern, compiling it on first use. `None` only for a built-in pattern past
+    /// the size limits, which the test suite rules out (`rules_every_pattern_compiles`).
+    pub fn regex(&self) -> Option<&regex::Regex> {
+        if let Some(re) = self.compiled.get() {
+            return Some(re);
+        }
+        let re = super::compile_pattern(&self.pattern).ok()?;
+        Some(self.compiled.get_or_init(|| re))
+    }
 }
 
 #[cfg(test)]

@@ -8,9 +8,10 @@ use serde::Deserialize;
 use super::knowledge::{
     ActionFacts, OperationCase, OperationForm, PhaseWeights, ResourceCheck, ResourceScope, ResourceSource, Roles,
 };
+use super::literals;
 use super::model::{Category, Examples, Origin, PolicyLayer, Rule, RuleCulprit, RulePhase, When};
 use super::placeholders::{placeholders, Placeholder};
-use super::{compile_pattern, is_action, line_of, Catalogue, RuleFileError};
+use super::{compile_pattern, is_action, Catalogue, LazyRegex, RuleFileError};
 use crate::evidence::Field;
 
 /// One rule as written in a file (before validation).
@@ -118,13 +119,37 @@ pub(super) struct RawFile {
     service_form: Vec<RawServiceForm>,
 }
 
+/// Line numbers of byte offsets in one file: its line starts, found once (a rule file is
+/// hundreds of kilobytes, and every rule asks for two lines).
+struct LineIndex(Vec<usize>);
+
+impl LineIndex {
+    fn new(text: &str) -> LineIndex {
+        LineIndex(text.match_indices('\n').map(|(i, _)| i).collect())
+    }
+
+    /// The 1-based line of a byte offset (as [`super::line_of`] counts it).
+    fn line(&self, offset: usize) -> usize {
+        self.0.partition_point(|&nl| nl < offset) + 1
+    }
+}
+
 impl Catalogue {
+    /// Adds a built-in file: from the tree build.rs made of it when there is one (no TOML to
+    /// parse), else from its text.
+    pub(super) fn add_builtin(&mut self, path: &str, text: &str, errors: &mut Vec<RuleFileError>) {
+        match super::builtin::file::<RawFile>(path) {
+            Some(raw) => self.add_raw(path, text, raw, true, errors),
+            None => self.add_text(path, text, true, errors),
+        }
+    }
+
     /// Parses, validates and adds one file's rules and tables.
     pub(super) fn add_text(&mut self, path: &str, text: &str, builtin: bool, errors: &mut Vec<RuleFileError>) {
         let raw: RawFile = match toml::from_str(text) {
             Ok(r) => r,
             Err(e) => {
-                let line = e.span().map(|s| line_of(text, s.start));
+                let line = e.span().map(|s| LineIndex::new(text).line(s.start));
                 errors.push(RuleFileError {
                     path: path.into(),
                     line,
@@ -134,6 +159,12 @@ impl Catalogue {
                 return;
             }
         };
+        self.add_raw(path, text, raw, builtin, errors);
+    }
+
+    /// Validates and adds one parsed file (`text` is its source, for line numbers).
+    fn add_raw(&mut self, path: &str, text: &str, raw: RawFile, builtin: bool, errors: &mut Vec<RuleFileError>) {
+        let lines = LineIndex::new(text);
         let file_err = |line: Option<usize>, message: String| RuleFileError {
             path: path.into(),
             line,
@@ -184,28 +215,43 @@ impl Catalogue {
             k.actions.insert(action.to_ascii_lowercase(), facts);
         }
         k.resource_policy_layers.extend(raw.resource_policy_layers);
-        let regex =
-            |p: &toml::Spanned<String>, what: &str, errors: &mut Vec<RuleFileError>| match compile_pattern(p.get_ref())
-            {
-                Ok(re) => Some(re),
+        // A user file's patterns are compiled now (a pattern past the size limits is refused at
+        // load); built-in ones are parsed (the same syntax errors) and compiled on first use.
+        let regex = |p: &toml::Spanned<String>,
+                     what: &str,
+                     errors: &mut Vec<RuleFileError>|
+         -> Option<(LazyRegex, Vec<String>)> {
+            let checked = if builtin {
+                pattern_groups(p.get_ref()).map(|groups| (LazyRegex::new(p.get_ref().as_str()), groups))
+            } else {
+                compile_pattern(p.get_ref())
+                    .map(|re| {
+                        let names = re.capture_names().flatten().map(String::from).collect();
+                        (LazyRegex::from(re), names)
+                    })
+                    .map_err(|e| e.to_string())
+            };
+            match checked {
+                Ok(ok) => Some(ok),
                 Err(e) => {
                     errors.push(file_err(
-                        Some(line_of(text, p.span().start)),
-                        format!("`{what}` is not a valid regex: {}", last_line(&e.to_string())),
+                        Some(lines.line(p.span().start)),
+                        format!("`{what}` is not a valid regex: {}", last_line(&e)),
                     ));
                     None
                 }
-            };
+            }
+        };
         let mut forms = Vec::new();
         let mut scopes = Vec::new();
         for s in raw.resource_scope {
-            if let Some(pattern) = regex(&s.pattern, "resource_scope.match", errors) {
-                scopes.push((s.pattern.span().start, pattern, s.scope, s.note));
+            if let Some((pattern, groups)) = regex(&s.pattern, "resource_scope.match", errors) {
+                scopes.push((s.pattern.span().start, pattern, groups, s.scope, s.note));
             }
         }
         let mut checks = Vec::new();
         for c in raw.resource_check {
-            if let (Some(applies), Some(expect)) = (
+            if let (Some((applies, _)), Some((expect, _))) = (
                 regex(&c.applies, "resource_check.applies", errors),
                 regex(&c.expect, "resource_check.expect", errors),
             ) {
@@ -219,21 +265,17 @@ impl Catalogue {
         for f in raw.operation_form {
             let service_from = match &f.service_from {
                 Some(p) => match regex(p, "operation_form.service_from", errors) {
-                    Some(re) => Some(re),
+                    Some((re, _)) => Some(re),
                     None => continue,
                 },
                 None => None,
             };
-            let Some(pattern) = regex(&f.pattern, "operation_form.pattern", errors) else {
+            let Some((pattern, groups)) = regex(&f.pattern, "operation_form.pattern", errors) else {
                 continue;
             };
-            if !pattern
-                .capture_names()
-                .flatten()
-                .any(|n| n == "operation" || n == "verb")
-            {
+            if !groups.iter().any(|n| n == "operation" || n == "verb") {
                 errors.push(file_err(
-                    Some(line_of(text, f.pattern.span().start)),
+                    Some(lines.line(f.pattern.span().start)),
                     "`operation_form.pattern` needs a named group `operation` (or `verb` with `verbs`)".into(),
                 ));
                 continue;
@@ -249,12 +291,12 @@ impl Catalogue {
         let mut service_forms = Vec::new();
         for f in &raw.service_form {
             let p = &f.pattern;
-            if let Some(re) = regex(p, "service_form.pattern", errors) {
-                if re.capture_names().flatten().any(|n| n == "service") {
+            if let Some((re, groups)) = regex(p, "service_form.pattern", errors) {
+                if groups.iter().any(|n| n == "service") {
                     service_forms.push(re);
                 } else {
                     errors.push(file_err(
-                        Some(line_of(text, p.span().start)),
+                        Some(lines.line(p.span().start)),
                         "`service_form` needs a named group `service`".into(),
                     ));
                 }
@@ -262,15 +304,15 @@ impl Catalogue {
         }
         self.knowledge.operation_forms.extend(forms);
         self.knowledge.service_forms.extend(service_forms);
-        for (start, pattern, scope, note) in scopes {
-            let groups: BTreeSet<&str> = pattern.capture_names().flatten().collect();
+        for (start, pattern, groups, scope, note) in scopes {
+            let groups: BTreeSet<&str> = groups.iter().map(String::as_str).collect();
             let unknown: Vec<String> = placeholders(&scope)
                 .into_iter()
                 .filter(|p| !groups.contains(p.as_str()))
                 .collect();
             if !unknown.is_empty() {
                 errors.push(file_err(
-                    Some(line_of(text, start)),
+                    Some(lines.line(start)),
                     format!(
                         "`resource_scope.scope` uses {{{}}}, which is not a named group of its `match`",
                         unknown.join("}, {")
@@ -300,8 +342,8 @@ impl Catalogue {
             }
         }
         for r in raw.rules {
-            let line = line_of(text, r.id.span().start);
-            let pattern_line = line_of(text, r.pattern.span().start);
+            let line = lines.line(r.id.span().start);
+            let pattern_line = lines.line(r.pattern.span().start);
             let origin = Origin {
                 path: path.into(),
                 line,
@@ -324,6 +366,23 @@ impl Catalogue {
             }
         }
     }
+}
+
+/// A pattern's named groups and required literals: as build.rs worked them out for the built-in
+/// files, else from parsing it (whose errors are the regex crate's, word for word).
+fn pattern_facts(pattern: &str) -> Result<(Vec<String>, Option<Vec<String>>), String> {
+    if let Some(p) = super::builtin::pattern(pattern) {
+        let groups = p.groups.iter().map(|g| g.to_string()).collect();
+        let required = p.literals.map(|l| l.iter().map(|s| s.to_string()).collect());
+        return Ok((groups, required));
+    }
+    let hir = literals::parse(pattern).map_err(|e| e.to_string())?;
+    Ok((literals::capture_names(&hir), literals::required_literals(&hir)))
+}
+
+/// A pattern's named groups (see [`pattern_facts`]).
+fn pattern_groups(pattern: &str) -> Result<Vec<String>, String> {
+    pattern_facts(pattern).map(|(groups, _)| groups)
 }
 
 /// The last non-empty line of a regex error (the part that says what is wrong).
@@ -394,12 +453,23 @@ fn validate(
     if r.look_in.is_empty() {
         err(origin.line, "`look_in` is empty: name at least one field".into());
     }
-    let compiled = match compile_pattern(r.pattern.get_ref()) {
-        Ok(re) => Some(re),
+    // A user's pattern is compiled now, so that one too large is refused at load; a built-in one
+    // is only parsed (the same syntax errors), compiled on first use: the test suite compiles
+    // every built-in pattern, and start-up does not pay for the hundreds a text never needs.
+    let compiled = if builtin {
+        Ok(None)
+    } else {
+        compile_pattern(r.pattern.get_ref())
+            .map(Some)
+            .map_err(|e| e.to_string())
+    };
+    let parsed = compiled.and_then(|re| pattern_facts(r.pattern.get_ref()).map(|facts| (re, facts)));
+    let parsed = match parsed {
+        Ok(p) => Some(p),
         Err(e) => {
             err(
                 pattern_line,
-                format!("`pattern` is not a valid regex: {}", last_line(&e.to_string())),
+                format!("`pattern` is not a valid regex: {}", last_line(&e)),
             );
             None
         }
@@ -433,8 +503,8 @@ fn validate(
     if r.fix.trim().is_empty() {
         err(origin.line, "`fix` is empty".into());
     }
-    if let Some(re) = &compiled {
-        let names: BTreeSet<&str> = re.capture_names().flatten().collect();
+    if let Some((_, (groups, _))) = &parsed {
+        let names: BTreeSet<&str> = groups.iter().map(String::as_str).collect();
         for ph in placeholders(&r.fix) {
             if !names.contains(ph.as_str()) && Placeholder::parse(&ph).is_none() {
                 err(
@@ -477,7 +547,11 @@ fn validate(
     if errors.len() > start {
         return None;
     }
-    let regex = compiled?;
+    let (regex, (_, required)) = parsed?;
+    let compiled = std::sync::OnceLock::new();
+    if let Some(re) = regex {
+        let _ = compiled.set(re);
+    }
     Some(Rule {
         id,
         title: r.title,
@@ -497,6 +571,21 @@ fn validate(
         sources: r.sources,
         examples: r.examples,
         origin,
-        regex,
+        required,
+        compiled,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_line_index_counts_lines_as_line_of_does() {
+        let text = "a\nbb\n\nccc\n";
+        let idx = LineIndex::new(text);
+        for offset in 0..=text.len() + 2 {
+            assert_eq!(idx.line(offset), super::super::line_of(text, offset), "offset {offset}");
+        }
+    }
 }

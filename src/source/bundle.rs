@@ -12,7 +12,7 @@ use super::{EvidenceSource, Limits};
 use crate::arn::TaskRef;
 use crate::error::SourceError;
 use crate::evidence::{ContainerLogs, Evidence, LogLine, Task, TaskDefinition};
-use crate::input::{self, Expect, Input};
+use crate::input::{self, Chunked, Expect, Input};
 
 /// The largest bundle file read.
 pub const MAX_FILE_BYTES: u64 = 64 * 1024 * 1024;
@@ -218,7 +218,7 @@ pub fn parse_task_definition(text: &str, name: &str) -> Result<TaskDefinition, S
     serde_json::from_value(inner).map_err(|e| bad(format!("{name}: has the wrong shape ({e}); expected {DESCRIBE_TD}")))
 }
 
-/// Parses log events, applying the caps.
+/// Parses log events from text, applying the caps (see [`read_logs`]).
 pub fn parse_logs(
     text: &str,
     name: &str,
@@ -226,11 +226,349 @@ pub fn parse_logs(
     limits: &Limits,
     notes: &mut Vec<String>,
 ) -> Result<ContainerLogs, SourceError> {
-    require_key(text, "events", name, LOG_EVENTS)?;
-    let le: LogEvents = parse(text, name, LOG_EVENTS)?;
-    let mut lines = le.events;
-    lines.sort_by_key(|l| l.timestamp.unwrap_or(i64::MIN));
-    Ok(limits.apply(container, lines, notes))
+    read_logs(text_source(text, name), container, limits, notes)
+}
+
+/// Text already in memory, read as a log file is (its size was checked when it was read).
+fn text_source<'t>(text: &'t str, name: &str) -> Chunked<'t> {
+    let expect = Expect {
+        max_bytes: u64::MAX,
+        non_empty: false,
+        ..log_expect()
+    };
+    Chunked::new(text.as_bytes(), name.to_string(), expect)
+}
+
+/// How a log file is read: bounded like every bundle file, never empty.
+fn log_expect() -> Expect<'static> {
+    Expect {
+        what: LOG_EVENTS,
+        max_bytes: MAX_FILE_BYTES,
+        lossy: false,
+        non_empty: true,
+    }
+}
+
+/// Reads `aws logs get-log-events` / `filter-log-events` JSON event by event as it is read:
+/// only the lines the caps keep are ever held (the newest `max_lines`, each cut at
+/// `max_line_bytes`), never the file or a JSON tree of it. Errors are those of parsing the whole
+/// file at once: one line naming the file, with the line and column of the problem.
+pub fn read_logs(
+    mut src: Chunked<'_>,
+    container: &str,
+    limits: &Limits,
+    notes: &mut Vec<String>,
+) -> Result<ContainerLogs, SourceError> {
+    let mut keep = Keeper {
+        limits,
+        lines: Vec::new(),
+        seen: 0,
+    };
+    let mut json = JsonStream { src: &mut src };
+    json.log_events(&mut keep)?;
+    Ok(keep.finish(container, notes))
+}
+
+/// The lines kept so far: the newest `max_lines` by timestamp (file order breaks ties, as the
+/// stable sort of the whole log would), each already cut, with whether it was.
+struct Keeper<'l> {
+    limits: &'l Limits,
+    lines: Vec<(LogLine, bool)>,
+    seen: usize,
+}
+
+impl Keeper<'_> {
+    fn push(&mut self, mut line: LogLine) {
+        self.seen += 1;
+        let cut = self.limits.cut_line(&mut line.message);
+        let max = self.limits.max_lines;
+        if max == 0 {
+            return;
+        }
+        self.lines.push((line, cut));
+        // Twice the cap: drop the oldest, so memory stays bounded and sorting amortised.
+        if self.lines.len() >= 2 * max {
+            self.lines.sort_by_key(|(l, _)| l.timestamp.unwrap_or(i64::MIN));
+            let drop = self.lines.len() - max;
+            self.lines.drain(..drop);
+        }
+    }
+
+    fn finish(mut self, container: &str, notes: &mut Vec<String>) -> ContainerLogs {
+        let max = self.limits.max_lines;
+        self.lines.sort_by_key(|(l, _)| l.timestamp.unwrap_or(i64::MIN));
+        if self.seen > max {
+            notes.push(format!(
+                "logs of `{container}`: kept the newest {max} of {} lines",
+                self.seen
+            ));
+            let drop = self.lines.len().saturating_sub(max);
+            self.lines.drain(..drop);
+        }
+        let mut cut = 0;
+        // In place: the pairs' buffer becomes the lines' buffer, then gives back what it does
+        // not need (the growth's slack: a quarter of it on average).
+        let mut lines: Vec<LogLine> = self
+            .lines
+            .into_iter()
+            .map(|(l, c)| {
+                cut += usize::from(c);
+                l
+            })
+            .collect();
+        lines.shrink_to_fit();
+        self.limits.note_cut(container, cut, notes);
+        ContainerLogs {
+            container: container.to_string(),
+            lines,
+        }
+    }
+}
+
+/// JSON read from a [`Chunked`] input: the structure by hand, each value (a log event, a key, a
+/// field to skip) by serde_json on the bytes at hand, reading more when a value runs past them.
+struct JsonStream<'s, 'a> {
+    src: &'s mut Chunked<'a>,
+}
+
+impl JsonStream<'_, '_> {
+    /// The next byte that is not white space, not consumed; `None` at the end of the input.
+    fn peek(&mut self) -> Result<Option<u8>, SourceError> {
+        loop {
+            let data = self.src.data();
+            match data.iter().position(|b| !matches!(b, b' ' | b'\n' | b'\t' | b'\r')) {
+                Some(i) => {
+                    let b = data[i];
+                    self.src.consume(i);
+                    return Ok(Some(b));
+                }
+                None => {
+                    let n = data.len();
+                    self.src.consume(n);
+                    if !self.fill()? {
+                        return Ok(None);
+                    }
+                }
+            }
+        }
+    }
+
+    fn fill(&mut self) -> Result<bool, SourceError> {
+        self.src.fill().map_err(|e| bad(e.to_string()))
+    }
+
+    /// Parses one value at the current position.
+    fn value<T: serde::de::DeserializeOwned>(&mut self) -> Result<T, SourceError> {
+        self.typed::<T>()?
+    }
+
+    /// Parses one value of type `T` at the current position. A value of the wrong shape is
+    /// skipped (its syntax still checked) and its error is the inner one: parsed as a whole, a
+    /// file that is not JSON at all is named as such before a value of the wrong type.
+    fn typed<T: serde::de::DeserializeOwned>(&mut self) -> Result<Result<T, SourceError>, SourceError> {
+        loop {
+            let data = self.src.data();
+            let mut values = serde_json::Deserializer::from_slice(data).into_iter::<T>();
+            let outcome = values.next();
+            let used = values.byte_offset();
+            // A value that ends where the data ends may go on in the next chunk (a number).
+            let complete = used < data.len() || self.src.at_eof();
+            match outcome {
+                Some(Ok(v)) if complete => {
+                    self.src.consume(used);
+                    return Ok(Ok(v));
+                }
+                Some(Err(e)) if !(e.is_eof() && !self.src.at_eof()) => {
+                    let err = self.json_error(&e);
+                    if e.is_syntax() || e.is_eof() {
+                        return Err(err);
+                    }
+                    self.value::<serde::de::IgnoredAny>()?;
+                    return Ok(Err(err));
+                }
+                None if self.src.at_eof() => return Err(self.syntax("EOF while parsing a value", 0)),
+                _ => {
+                    self.fill()?;
+                }
+            }
+        }
+    }
+
+    /// A serde_json error, with its line and column in the whole input.
+    fn json_error(&self, e: &serde_json::Error) -> SourceError {
+        let kind = if e.is_syntax() || e.is_eof() {
+            "is not valid JSON"
+        } else {
+            "has the wrong shape"
+        };
+        let msg = e.to_string();
+        let detail = match msg.rsplit_once(" at line ") {
+            Some((what, _)) if e.line() > 0 => {
+                let (line, column) = self.src.position(e.line(), e.column());
+                format!("{what} at line {line} column {column}")
+            }
+            _ => msg,
+        };
+        bad(format!("{}: {kind} ({detail}); expected {LOG_EVENTS}", self.src.name()))
+    }
+
+    /// A syntax error at the current position (`after` bytes into the data), worded as serde_json
+    /// words its own.
+    fn syntax(&self, what: &str, after: usize) -> SourceError {
+        self.error_at("is not valid JSON", what, after)
+    }
+
+    fn error_at(&self, kind: &str, what: &str, after: usize) -> SourceError {
+        let (line, column) = self.src.position(1, after);
+        bad(format!(
+            "{}: {kind} ({what} at line {line} column {column}); expected {LOG_EVENTS}",
+            self.src.name()
+        ))
+    }
+
+    fn bump(&mut self) {
+        self.src.consume(1);
+    }
+
+    /// The whole document: an object with `events`, every other key skipped.
+    fn log_events(&mut self, keep: &mut Keeper<'_>) -> Result<(), SourceError> {
+        let name = self.src.name().to_string();
+        match self.peek()? {
+            Some(b'{') => self.bump(),
+            first => {
+                // Not an object: make sure it is JSON at all, then say what it is.
+                self.value::<serde::de::IgnoredAny>()?;
+                self.end()?;
+                let kind = match first {
+                    Some(b'[') => "array",
+                    Some(b'"') => "string",
+                    Some(b't' | b'f') => "boolean",
+                    Some(b'n') => "null",
+                    _ => "number",
+                };
+                return Err(bad(format!("{name}: is a JSON {kind}, expected {LOG_EVENTS}")));
+            }
+        }
+        let mut keys: Vec<String> = Vec::new();
+        let mut events = false;
+        // The first value of the wrong shape, said once the whole file is known to be JSON.
+        let mut shape: Option<SourceError> = None;
+        if self.peek()? == Some(b'}') {
+            self.bump();
+        } else {
+            loop {
+                match self.peek()? {
+                    Some(b'"') => {}
+                    Some(_) => return Err(self.syntax("key must be a string", 1)),
+                    None => return Err(self.syntax("EOF while parsing an object", 0)),
+                }
+                let key: String = self.value()?;
+                let duplicate = key == "events" && events;
+                if duplicate && shape.is_none() {
+                    shape = Some(self.error_at("has the wrong shape", "duplicate field `events`", 0));
+                }
+                match self.peek()? {
+                    Some(b':') => self.bump(),
+                    Some(_) => return Err(self.syntax("expected `:`", 1)),
+                    None => return Err(self.syntax("EOF while parsing an object", 0)),
+                }
+                if key == "events" && shape.is_none() {
+                    events = true;
+                    if let Err(e) = self.events(keep)? {
+                        shape = Some(e);
+                    }
+                } else {
+                    self.value::<serde::de::IgnoredAny>()?;
+                }
+                if !keys.contains(&key) {
+                    keys.push(key);
+                }
+                match self.peek()? {
+                    Some(b',') => {
+                        self.bump();
+                        if self.peek()? == Some(b'}') {
+                            return Err(self.syntax("trailing comma", 1));
+                        }
+                    }
+                    Some(b'}') => {
+                        self.bump();
+                        break;
+                    }
+                    None => return Err(self.syntax("EOF while parsing an object", 0)),
+                    Some(_) => return Err(self.syntax("expected `,` or `}`", 1)),
+                }
+            }
+        }
+        self.end()?;
+        if let Some(e) = shape {
+            return Err(e);
+        }
+        if !events {
+            let keys: Vec<String> = keys.iter().map(|k| quote(k)).take(5).collect();
+            return Err(bad(format!(
+                "{name}: has no `events` (found {}); expected {LOG_EVENTS}",
+                if keys.is_empty() {
+                    "an empty object".into()
+                } else {
+                    format!("keys {}", keys.join(", "))
+                }
+            )));
+        }
+        Ok(())
+    }
+
+    /// Nothing but white space after the document.
+    fn end(&mut self) -> Result<(), SourceError> {
+        match self.peek()? {
+            None => Ok(()),
+            Some(_) => Err(self.syntax("trailing characters", 1)),
+        }
+    }
+
+    /// `events`: an array read one event at a time. A value of the wrong shape is the inner
+    /// error, the rest of the array still checked.
+    fn events(&mut self, keep: &mut Keeper<'_>) -> Result<Result<(), SourceError>, SourceError> {
+        if self.peek()? != Some(b'[') {
+            // Not an array: serde_json says what it is instead (`null`, a string ...).
+            return Ok(self
+                .typed::<Vec<LogLine>>()?
+                .map(|lines| lines.into_iter().for_each(|l| keep.push(l))));
+        }
+        self.bump();
+        match self.peek()? {
+            Some(b']') => {
+                self.bump();
+                return Ok(Ok(()));
+            }
+            None => return Err(self.syntax("EOF while parsing a list", 0)),
+            Some(_) => {}
+        }
+        let mut shape = Ok(());
+        loop {
+            if shape.is_ok() {
+                match self.typed::<LogLine>()? {
+                    Ok(line) => keep.push(line),
+                    Err(e) => shape = Err(e),
+                }
+            } else {
+                self.value::<serde::de::IgnoredAny>()?;
+            }
+            match self.peek()? {
+                Some(b',') => {
+                    self.bump();
+                    if self.peek()? == Some(b']') {
+                        return Err(self.syntax("trailing comma", 1));
+                    }
+                }
+                Some(b']') => {
+                    self.bump();
+                    return Ok(shape);
+                }
+                None => return Err(self.syntax("EOF while parsing a list", 0)),
+                Some(_) => return Err(self.syntax("expected `,` or `]`", 1)),
+            }
+        }
+    }
 }
 
 /// The bundle as a source.
@@ -305,9 +643,8 @@ pub fn load(bundle: &Bundle, want: Option<&TaskRef>, limits: &Limits) -> Result<
                         .file_stem()
                         .map(|s| s.to_string_lossy().into_owned())
                         .unwrap_or_default();
-                    let text = read_text(Input::File(&f), LOG_EVENTS)?;
-                    let logs = parse_logs(&text, &f.display().to_string(), &container, limits, &mut ev.notes)?;
-                    ev.logs.push(logs);
+                    let src = Chunked::open(Input::File(&f), log_expect()).map_err(|e| bad(e.to_string()))?;
+                    ev.logs.push(read_logs(src, &container, limits, &mut ev.notes)?);
                 }
             }
             Ok(ev)
@@ -359,6 +696,196 @@ pub fn write(ev: &Evidence, dir: &Path) -> Result<Vec<PathBuf>, std::io::Error> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The log parser before it streamed: the whole file as one JSON value, then the typed
+    /// parse, the sort and the caps. The streaming parser must give exactly its answers.
+    fn whole_file(text: &str, limits: &Limits) -> Result<(ContainerLogs, Vec<String>), String> {
+        let name = "x/logs/app.json";
+        require_key(text, "events", name, LOG_EVENTS).map_err(|e| e.to_string())?;
+        let le: LogEvents = parse(text, name, LOG_EVENTS).map_err(|e| e.to_string())?;
+        let mut lines = le.events;
+        lines.sort_by_key(|l| l.timestamp.unwrap_or(i64::MIN));
+        let mut notes = Vec::new();
+        let logs = limits.apply("app", lines, &mut notes);
+        Ok((logs, notes))
+    }
+
+    fn streamed(text: &str, limits: &Limits, chunk: usize) -> Result<(ContainerLogs, Vec<String>), String> {
+        let mut notes = Vec::new();
+        let src = text_source(text, "x/logs/app.json").with_chunk(chunk);
+        read_logs(src, "app", limits, &mut notes)
+            .map(|logs| (logs, notes))
+            .map_err(|e| e.to_string())
+    }
+
+    /// What `Chunked` reads at a time (256 KiB).
+    const CHUNK_BYTES: usize = 256 * 1024;
+
+    const CHUNKS: [usize; 8] = [1, 2, 3, 5, 8, 13, 64, 1 << 20];
+
+    #[test]
+    fn a_streamed_log_is_read_as_the_whole_file_was() {
+        let limits = Limits {
+            max_lines: 3,
+            max_line_bytes: 12,
+        };
+        let cases = [
+            r#"{"events": []}"#.to_string(),
+            r#"{"events":[{"timestamp":3,"message":"c"},{"timestamp":1,"message":"a"},{"timestamp":2,"message":"b"}]}"#.into(),
+            // More than the cap, out of order, ties and missing timestamps: the newest three are
+            // kept, oldest first, ties in file order.
+            r#"{"events":[{"timestamp":5,"message":"e1"},{"message":"none"},{"timestamp":5,"message":"e2"},
+              {"timestamp":9,"message":"z"},{"timestamp":1,"message":"a"},{"timestamp":5,"message":"e3"},
+              {"timestamp":-7,"message":"neg"},{"timestamp":9,"message":"z2"}]}"#.into(),
+            // Long lines are cut (and counted only among the lines kept).
+            r#"{"events":[{"timestamp":1,"message":"a long line that is cut here"},{"timestamp":2,"message":"short"},
+              {"timestamp":3,"message":"another rather long line"},{"timestamp":4,"message":"x"},{"timestamp":5,"message":"y"}]}"#.into(),
+            // Other keys before and after, nested values, escapes, non-ASCII, CRLF, numbers at the
+            // end of a value.
+            "{\r\n  \"nextBackwardToken\": \"b/1\", \"searchedLogStreams\": [{\"a\": [1, {\"b\": null}], \"c\": true}],\r\n  \"events\": [ {\"ingestionTime\": 17, \"message\": \"q\\\"uo\\u00e9te \u{17f}\u{212a} \\n\", \"timestamp\": 12} ] , \"n\": -1.5e3 }\n".into(),
+            r#"{"events": [{"timestamp": 1, "message": "m", "eventId": "1", "logStreamName": "s"}], "nextForwardToken": 42}"#.into(),
+        ];
+        for text in &cases {
+            let want = whole_file(text, &limits).expect(text);
+            for chunk in CHUNKS {
+                assert_eq!(
+                    streamed(text, &limits, chunk).as_ref(),
+                    Ok(&want),
+                    "chunk {chunk}: {text}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_malformed_log_fails_as_the_whole_file_did() {
+        let cases = [
+            "[]",
+            "[1, 2",
+            "\"events\"",
+            "42",
+            "null",
+            "true",
+            "{",
+            "{\"events\": [",
+            "{\"events\": [{\"message\": 5}]}",
+            "{\"events\": [{\"timestamp\": 1.5}]}",
+            "{\"events\": [{\"timestamp\": 99999999999999999999}]}",
+            "{\"events\": \"nope\"}",
+            "{\"events\": null}",
+            "{\"events\": {\"message\": \"m\"}}",
+            "{\"other\": 1}",
+            "{\"a\": 1, \"b\": [], \"c\": {}, \"d\": 2, \"e\": 3, \"f\": 4}",
+            "{}",
+            "{\"events\": []} x",
+            "{\"events\": [{}],}",
+            "{\"events\": [{},]}",
+            "{\"events\" []}",
+            "{events: []}",
+            "{\"events\": [], \"events\": []}",
+            "{\"events\": [{\"message\": \"m\"} {\"message\": \"n\"}]}",
+            "{\"events\": [],\n\n  \"x\": tru}",
+            "{\"events\": [{\"message\": \"\\x\"}]}",
+            "{\"events\": [{\"message\": \"a\nb\"}]}",
+            "\u{feff}{\"events\": []}",
+            "{\"events\": []}\u{c}",
+            "{\"events\": [], \"events\"",
+            "{\"events\": [], \"k\"",
+            "{\"events\": [{\"message\": 5}], \"x\": tru}",
+            "{\"events\": [{\"message\": 5}, {\"message\": [1, }]}",
+            "{\"events\": 7, \"events\": [{\"message\": 5}]}",
+            "{\"x\": 1, \"events\": [{\"timestamp\": \"t\"}], \"events\": [}",
+        ];
+        for text in cases {
+            let want = whole_file(text, &Limits::default()).map(|_| ()).expect_err(text);
+            for chunk in CHUNKS {
+                let got = streamed(text, &Limits::default(), chunk).map(|_| ()).expect_err(text);
+                assert_eq!(got, want, "chunk {chunk}: {text:?}");
+            }
+        }
+    }
+
+    /// A file of many chunks, with lines longer than a chunk and than the line cap, loads as the
+    /// whole file did (the CLI's indented layout, as `aws logs get-log-events` prints it).
+    #[test]
+    fn a_large_log_file_streams_to_the_same_evidence() {
+        let events: Vec<serde_json::Value> = (0..20_000_i64)
+            .map(|i| {
+                let message = match i {
+                    7_000 => "x".repeat(300 * 1024),
+                    12_345 => format!("{} AccessDenied", "y ".repeat(40 * 1024)),
+                    _ => format!("line {i} \"quoted\" caf\u{e9} \\ {}", "z".repeat((i % 97) as usize)),
+                };
+                serde_json::json!({ "timestamp": 1_795_445_327_000_i64 + (i * 7919) % 20_000, "message": message, "ingestionTime": 1 })
+            })
+            .collect();
+        let text = serde_json::to_string_pretty(&serde_json::json!({ "events": events, "nextForwardToken": "f/1" }))
+            .expect("json");
+        assert!(text.len() > 4 * CHUNK_BYTES, "{} bytes", text.len());
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir(dir.path().join("logs")).expect("mkdir");
+        std::fs::write(
+            dir.path().join("describe-tasks.json"),
+            r#"{"tasks": [{"taskArn": "arn:aws:ecs:us-east-1:123456789012:task/c/0f3c1e2d4b5a69788796a5b4c3d2e1f0"}]}"#,
+        )
+        .expect("write");
+        std::fs::write(dir.path().join("logs/app.json"), &text).expect("write");
+        let limits = Limits::default();
+        let ev = load(&Bundle::Dir(dir.path().to_path_buf()), None, &limits).expect("loads");
+        let (want, mut want_notes) = whole_file(&text, &limits).expect("whole file");
+        assert_eq!(ev.logs, vec![want]);
+        want_notes.insert(
+            0,
+            "no describe-task-definition.json in the bundle: role names unknown, the verdict relies on the phase"
+                .into(),
+        );
+        assert_eq!(ev.notes, want_notes);
+        assert!(
+            ev.notes.iter().any(|n| n.contains("2 line(s) longer than 65536 bytes")),
+            "{:?}",
+            ev.notes
+        );
+    }
+
+    #[test]
+    fn a_log_file_is_checked_as_it_is_read() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let read = |bytes: &[u8]| {
+            let p = dir.path().join("app.json");
+            std::fs::write(&p, bytes).expect("write");
+            let src = Chunked::open(Input::File(&p), log_expect())
+                .map_err(|e| e.to_string())?
+                .with_chunk(4);
+            read_logs(src, "app", &Limits::default(), &mut Vec::new())
+                .map(|l| l.lines.len())
+                .map_err(|e| e.to_string())
+        };
+        assert_eq!(read(br#"{"events": [{"message": "ok"}]}"#), Ok(1));
+        let e = read(b" \n\t").expect_err("blank");
+        assert!(
+            e.ends_with(
+                "app.json: is empty, expected the JSON output of `aws logs get-log-events` (an object with `events`)"
+            ),
+            "{e}"
+        );
+        // Bytes that are not UTF-8 get the error reading the whole file gave.
+        for bad in [
+            &b"{\"events\": [{\"message\": \"caf\xc3\"}]}"[..],
+            b"{\"events\": [{\"message\": \"\xff\"}]}",
+            b"\xfe",
+        ] {
+            let e = read(bad).expect_err("not UTF-8");
+            let p = dir.path().join("app.json");
+            let want = input::read_text(Input::File(&p), log_expect()).expect_err("not UTF-8");
+            assert_eq!(e, want.to_string());
+            assert!(e.contains("is not UTF-8 text (invalid byte at offset"), "{e}");
+        }
+        // A character cut by a chunk boundary is fine.
+        assert_eq!(
+            read("{\"events\": [{\"message\": \"\u{1F600}\u{e9}\"}]}".as_bytes()),
+            Ok(1)
+        );
+    }
 
     #[test]
     fn selects_by_id_and_reports_missing_tasks() {

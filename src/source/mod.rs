@@ -48,28 +48,40 @@ impl Limits {
             ));
             lines.drain(..drop);
         }
-        let mut cut = 0usize;
-        for l in &mut lines {
-            if l.message.len() > self.max_line_bytes {
-                let (t, _) = crate::sanitize::truncate(&l.message, self.max_line_bytes);
-                // Drop the token the cut went through: half a secret would escape redaction.
-                let keep = t
-                    .rfind(char::is_whitespace)
-                    .filter(|&i| t.len() - i < 512)
-                    .unwrap_or(t.len());
-                l.message = format!("{} [truncated]", &t[..keep]);
-                cut += 1;
-            }
+        let cut = lines
+            .iter_mut()
+            .map(|l| self.cut_line(&mut l.message))
+            .filter(|&c| c)
+            .count();
+        self.note_cut(container, cut, notes);
+        ContainerLogs {
+            container: container.to_string(),
+            lines,
         }
+    }
+
+    /// Cuts one line to the byte cap; true when it was cut.
+    pub fn cut_line(&self, message: &mut String) -> bool {
+        if message.len() <= self.max_line_bytes {
+            return false;
+        }
+        let (t, _) = crate::sanitize::truncate(message, self.max_line_bytes);
+        // Drop the token the cut went through: half a secret would escape redaction.
+        let keep = t
+            .rfind(char::is_whitespace)
+            .filter(|&i| t.len() - i < 512)
+            .unwrap_or(t.len());
+        *message = format!("{} [truncated]", &t[..keep]);
+        true
+    }
+
+    /// The note saying `cut` kept lines of `container` were cut.
+    pub fn note_cut(&self, container: &str, cut: usize, notes: &mut Vec<String>) {
         if cut > 0 {
             notes.push(format!(
                 "logs of `{container}`: {cut} line(s) longer than {} bytes were truncated",
                 self.max_line_bytes
             ));
-        }
-        ContainerLogs {
-            container: container.to_string(),
-            lines,
         }
     }
 }

@@ -283,10 +283,8 @@ pub fn explain_with(text: &str, hints: &Hints, matcher: &Matcher, opts: &Options
     }
     let mut hits = Vec::new();
     for (ti, t) in texts.iter().enumerate() {
-        for (ri, _) in matcher.rules().iter().enumerate() {
-            if let Some(h) = matcher.captures_of(ri, &t.text) {
-                hits.push((ti, h));
-            }
+        for h in matcher.scan_all(&t.text) {
+            hits.push((ti, h));
         }
     }
     diagnose_hits(&ev, matcher, &texts, hits, opts, Some(hints.started))

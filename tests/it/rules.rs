@@ -24,6 +24,51 @@ fn rules_every_example_and_counterexample_behaves() {
     assert!(rep.passed >= 2 * m.rules().len());
 }
 
+/// Built-in patterns are parsed at load and compiled on first use: every one must compile.
+#[test]
+fn rules_every_pattern_compiles() {
+    let m = builtin();
+    assert_eq!(m.catalogue().uncompilable(), Vec::<String>::new());
+}
+
+/// The literal prefilter never changes what matches: on every example of every rule, in other
+/// cases and spellings and inside longer lines, each field's scan finds exactly the rules whose
+/// regex matches (as running every regex did), and `explain`'s scan every rule that matches.
+#[test]
+fn rules_prefilter_keeps_every_match() {
+    use ecsdoctor::evidence::Field;
+    let m = builtin();
+    let mut texts: Vec<String> = Vec::new();
+    for r in m.rules() {
+        let ex = &r.examples;
+        for t in ex.matches.iter().chain(&ex.no_match).chain(&ex.todo_match) {
+            texts.push(t.clone());
+            texts.push(t.to_uppercase());
+            texts.push(t.to_lowercase());
+            // Under (?i), s and k also match U+017F and U+212A.
+            texts.push(t.replace('s', "\u{17f}").replace('k', "\u{212a}"));
+            texts.push(format!("2026-11-23T09:14:05Z ERROR {t} (retrying)"));
+        }
+    }
+    let mut checked = 0;
+    for t in &texts {
+        let every: Vec<usize> = (0..m.rules().len())
+            .filter(|&i| m.captures_of(i, t).is_some())
+            .collect();
+        let all: Vec<usize> = m.scan_all(t).iter().map(|h| h.rule).collect();
+        assert_eq!(all, every, "scan_all on {t:?}");
+        for field in Field::ALL {
+            let want: Vec<usize> = (every.iter().copied())
+                .filter(|&i| m.rules()[i].look_in.contains(&field))
+                .collect();
+            let got: Vec<usize> = m.scan(field, t).iter().map(|h| h.rule).collect();
+            assert_eq!(got, want, "scan {field:?} on {t:?}");
+        }
+        checked += every.len();
+    }
+    assert!(checked > 2 * m.rules().len(), "only {checked} matches checked");
+}
+
 /// The built-in catalogue passes validation (which rejects duplicate ids, missing fixes, docs,
 /// sources and examples, titles that describe patterns, and culprits that contradict the
 /// category: each has a test feeding it a bad rule) and every family file contributes rules.

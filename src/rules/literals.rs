@@ -84,11 +84,12 @@ pub fn holds_any(text: &str, literals: &[String]) -> bool {
 
 /// Parses a pattern the way rule patterns are compiled: case-insensitive, the regex crate's
 /// defaults otherwise. Its errors are the regex crate's syntax errors, word for word.
-pub fn parse(pattern: &str) -> Result<Hir, regex_syntax::Error> {
+pub fn parse(pattern: &str) -> Result<Hir, Box<regex_syntax::Error>> {
     regex_syntax::ParserBuilder::new()
         .case_insensitive(true)
         .build()
         .parse(pattern)
+        .map_err(Box::new)
 }
 
 /// The named groups of a parsed pattern, in order.

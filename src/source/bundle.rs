@@ -378,7 +378,7 @@ impl JsonStream<'_, '_> {
                     self.src.consume(used);
                     return Ok(Ok(v));
                 }
-                Some(Err(e)) if !(e.is_eof() && !self.src.at_eof()) => {
+                Some(Err(e)) if !e.is_eof() || self.src.at_eof() => {
                     let err = self.json_error(&e);
                     if e.is_syntax() || e.is_eof() {
                         return Err(err);

@@ -300,8 +300,9 @@ pub struct Text<'a> {
 }
 
 impl Evidence {
-    /// Every text the rules look at, in field-priority order.
-    pub fn texts(&self) -> Vec<Text<'_>> {
+    /// The task's own texts (stop reason, container reasons, exit codes, stop code), in
+    /// field-priority order: every text but the log lines.
+    pub fn task_texts(&self) -> Vec<Text<'_>> {
         let mut out = Vec::new();
         if let Some(r) = self.task.stopped_reason.as_deref().filter(|r| !r.is_empty()) {
             out.push(Text {
@@ -341,18 +342,29 @@ impl Evidence {
                 text: code.into(),
             });
         }
+        out
+    }
+
+    /// Every text the rules look at, in field-priority order: the task's own, then every log line.
+    pub fn texts(&self) -> Vec<Text<'_>> {
+        let mut out = self.task_texts();
         for logs in &self.logs {
             for (i, l) in logs.lines.iter().enumerate() {
-                out.push(Text {
-                    field: Field::Logs,
-                    container: Some(&logs.container),
-                    line: Some(i),
-                    timestamp: l.timestamp,
-                    text: l.message.as_str().into(),
-                });
+                out.push(Evidence::log_text(&logs.container, i, l));
             }
         }
         out
+    }
+
+    /// The text of line `i` of a container's log.
+    pub fn log_text<'a>(container: &'a str, i: usize, line: &'a LogLine) -> Text<'a> {
+        Text {
+            field: Field::Logs,
+            container: Some(container),
+            line: Some(i),
+            timestamp: line.timestamp,
+            text: line.message.as_str().into(),
+        }
     }
 
     /// The role names of the task definition, if known: (execution role, task role).

@@ -26,6 +26,9 @@ pub(super) fn source_of(t: &Text<'_>, pasted: bool) -> String {
     }
 }
 
+/// How many log lines either side of a match complete its facts.
+pub(super) const NEIGHBOURS: usize = 3;
+
 /// Facts from the matched text, completed from its neighbours (an SDK often prints the operation
 /// on the line before the denial) and from the rule's own named groups.
 fn gather_facts(texts: &[Text<'_>], ti: usize, h: &Hit, matcher: &Matcher) -> Facts {
@@ -51,11 +54,13 @@ fn gather_facts(texts: &[Text<'_>], ti: usize, h: &Hit, matcher: &Matcher) -> Fa
         f.operation = Some(o);
     }
     if t.field == Field::Logs && (f.operation.is_none() || f.service.is_none() || f.principal.is_none()) {
-        // Up to three lines either side in the same container.
-        let lo = ti.saturating_sub(3);
-        let hi = (ti + 4).min(texts.len());
+        // Up to NEIGHBOURS lines either side in the same container (`texts` may hold only the
+        // lines around matches: the line numbers say which are neighbours).
+        let lo = ti.saturating_sub(NEIGHBOURS);
+        let hi = (ti + NEIGHBOURS + 1).min(texts.len());
         for (j, n) in texts.iter().enumerate().take(hi).skip(lo) {
-            if j == ti || n.field != Field::Logs || n.container != t.container || n.line.is_none() {
+            let near = n.line.zip(t.line).is_some_and(|(a, b)| a.abs_diff(b) <= NEIGHBOURS);
+            if j == ti || n.field != Field::Logs || n.container != t.container || !near {
                 continue;
             }
             let (s, o) = extract::service_operation(&n.text, k);

@@ -215,11 +215,34 @@ impl Default for Options {
 
 /// Diagnoses a task.
 pub fn diagnose(ev: &Evidence, matcher: &Matcher, opts: &Options) -> Diagnosis {
-    let texts = ev.texts();
+    // The task's own texts, then each log line as it is scanned: a log line becomes a text only
+    // when it, or a line within NEIGHBOURS of it, matched (the facts of a match are completed
+    // from its neighbours). A 200,000-line log costs no text per line.
+    let mut texts = ev.task_texts();
     let mut hits: Vec<(usize, Hit)> = Vec::new();
     for (ti, t) in texts.iter().enumerate() {
         for h in matcher.scan(t.field, &t.text) {
             hits.push((ti, h));
+        }
+    }
+    for logs in &ev.logs {
+        let mut matched: Vec<(usize, Vec<Hit>)> = Vec::new();
+        for (i, l) in logs.lines.iter().enumerate() {
+            let found = matcher.scan(Field::Logs, &l.message);
+            if !found.is_empty() {
+                matched.push((i, found));
+            }
+        }
+        let mut next = 0; // the first line not yet made a text
+        for (i, found) in matched {
+            let lo = i.saturating_sub(finding::NEIGHBOURS).max(next);
+            let hi = (i + finding::NEIGHBOURS + 1).min(logs.lines.len());
+            for j in lo..hi {
+                texts.push(Evidence::log_text(&logs.container, j, &logs.lines[j]));
+            }
+            next = next.max(hi);
+            let ti = texts.len() - (hi - i);
+            hits.extend(found.into_iter().map(|h| (ti, h)));
         }
     }
     diagnose_hits(ev, matcher, &texts, hits, opts, None)

@@ -24,6 +24,23 @@ pub fn retry_config(opts: &AwsOptions) -> RetryConfig {
     RetryConfig::standard().with_max_attempts(opts.retry_attempts.max(1))
 }
 
+/// Static credentials in the environment (`AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY`): what the
+/// default credential chain uses first, before any profile, web identity or container source.
+fn env_credentials() -> bool {
+    let set = |k: &str| std::env::var_os(k).is_some_and(|v| !v.is_empty());
+    set("AWS_ACCESS_KEY_ID") && set("AWS_SECRET_ACCESS_KEY")
+}
+
+/// `--endpoint-url` is `http://` and no `AWS_ENDPOINT_URL*` variable names an `https://` one: no
+/// call of this run can need TLS.
+fn plain_http_only(opts: &AwsOptions) -> bool {
+    let http = |u: &str| u.get(..7).is_some_and(|p| p.eq_ignore_ascii_case("http://"));
+    opts.endpoint_url.as_deref().is_some_and(http)
+        && std::env::vars_os().all(|(k, v)| {
+            !k.to_string_lossy().starts_with("AWS_ENDPOINT_URL") || v.to_str().is_some_and(|v| v.is_empty() || http(v))
+        })
+}
+
 /// AWS clients sharing one configuration and one tracer.
 #[derive(Debug, Clone)]
 pub struct Clients {
@@ -41,14 +58,26 @@ impl Clients {
     /// `--profile`, `--region` (else the task ARN's region, else the configured one) and
     /// `--endpoint-url` (the SDK also honours `AWS_ENDPOINT_URL*`).
     pub async fn new(opts: &AwsOptions, arn_region: Option<&str>) -> Result<Clients, SourceError> {
-        let http = aws_smithy_http_client::Builder::new()
-            .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
-                aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
-            ))
-            .build_https();
+        let plain_http = plain_http_only(opts);
+        let http = if plain_http {
+            // Every endpoint is plain HTTP (moto, LocalStack): no TLS set-up, whose loading of
+            // the system's CA roots is most of the time before the first call.
+            aws_smithy_http_client::Builder::new().build_http()
+        } else {
+            aws_smithy_http_client::Builder::new()
+                .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+                    aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
+                ))
+                .build_https()
+        };
         let mut loader = aws_config::defaults(BehaviorVersion::latest()).http_client(http);
         if let Some(p) = &opts.profile {
             loader = loader.profile_name(p);
+        } else if env_credentials() {
+            // The default chain would take these first anyway; building the chain also builds
+            // its web-identity provider's STS client (a few ms before the first call).
+            loader =
+                loader.credentials_provider(aws_config::environment::EnvironmentVariableCredentialsProvider::new());
         }
         if let Some(r) = opts.region.as_deref().or(arn_region) {
             loader = loader.region(Region::new(r.to_string()));
@@ -69,7 +98,7 @@ impl Clients {
         let ecs_conf = ecs::config::Builder::from(&base)
             .interceptor(Guard(tracer.clone()))
             .build();
-        let signed = Signed::new(&base, &region, tracer.clone(), opts.timeout);
+        let signed = Signed::new(&base, &region, tracer.clone(), opts.timeout, plain_http);
         Ok(Clients {
             ecs: ecs::Client::from_conf(ecs_conf),
             signed,

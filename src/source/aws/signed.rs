@@ -148,7 +148,11 @@ pub struct Signed {
     region: String,
     partition: String,
     endpoint: Option<String>,
-    connector: Arc<dyn HttpConnector>,
+    /// Built on first use (a run that verifies nothing never loads the TLS roots for it), then
+    /// shared by every clone.
+    connector: Arc<std::sync::OnceLock<Arc<dyn HttpConnector>>>,
+    /// Every endpoint is plain HTTP: no TLS (see `clients::plain_http_only`).
+    plain_http: bool,
     tracer: Arc<Tracer>,
     attempts: u32,
     initial_backoff: Duration,
@@ -167,12 +171,13 @@ impl std::fmt::Debug for Signed {
 impl Signed {
     /// A client from the run's SDK configuration: its credentials, region, endpoint override and
     /// retry configuration; `None` when the configuration has no credentials provider.
-    pub fn new(base: &SdkConfig, region: &str, tracer: Arc<Tracer>, timeout: Duration) -> Option<Signed> {
-        let connector = aws_smithy_http_client::Connector::builder()
-            .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
-                aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
-            ))
-            .build();
+    pub fn new(
+        base: &SdkConfig,
+        region: &str,
+        tracer: Arc<Tracer>,
+        timeout: Duration,
+        plain_http: bool,
+    ) -> Option<Signed> {
         let retry = base
             .retry_config()
             .cloned()
@@ -182,11 +187,30 @@ impl Signed {
             region: region.to_string(),
             partition: partition_of(region).to_string(),
             endpoint: base.endpoint_url().map(str::to_string),
-            connector: Arc::new(connector),
+            connector: Arc::default(),
+            plain_http,
             tracer,
             attempts: retry.max_attempts().max(1),
             initial_backoff: retry.initial_backoff(),
             timeout,
+        })
+    }
+
+    /// The HTTP connector, built on first use.
+    fn connector(&self) -> &Arc<dyn HttpConnector> {
+        self.connector.get_or_init(|| {
+            let builder = aws_smithy_http_client::Connector::builder();
+            if self.plain_http {
+                Arc::new(builder.build_http())
+            } else {
+                Arc::new(
+                    builder
+                        .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+                            aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
+                        ))
+                        .build(),
+                )
+            }
         })
     }
 
@@ -450,7 +474,7 @@ impl Signed {
         instructions.apply_to_request_http1x(&mut request);
         let request = aws_smithy_runtime_api::http::Request::try_from(request)
             .map_err(|e| transport(format!("bad request: {e}")))?;
-        let response = self.connector.call(request).await.map_err(|e| {
+        let response = self.connector().call(request).await.map_err(|e| {
             SignedError::Transport(SourceError::Unreachable(format!(
                 "cannot reach AWS for {} ({}): {}",
                 service.name(),

@@ -1,6 +1,7 @@
 //! `ecsdoctor why`: source -> evidence -> engine -> diagnosis -> verification -> render.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use super::{
     aws_options, block_on_aws_in, engine_options, load_rules, render_options, runtime, with_stdout, Failure, Outcome,
@@ -9,7 +10,8 @@ use crate::arn::{parse_task, TaskRef};
 use crate::cli::WhyArgs;
 use crate::error::{EXIT_BAD_INPUT, EXIT_INCONCLUSIVE, EXIT_OK};
 use crate::evidence::Evidence;
-use crate::source::aws::AwsSource;
+use crate::rules::engine::Matcher;
+use crate::source::aws::{AwsSource, OnTask};
 use crate::source::bundle::{Bundle, BundleSource};
 use crate::source::{EvidenceSource, Limits};
 use crate::verdict::{diagnose, Diagnosis};
@@ -28,7 +30,7 @@ pub enum Verifier {
 
 /// Runs `why`.
 pub fn run(args: &WhyArgs, color: bool) -> Outcome {
-    let matcher = load_rules(&args.output.rules)?;
+    let matcher = Arc::new(load_rules(&args.output.rules)?);
     let task = match &args.task {
         Some(t) => Some(parse_task(t).map_err(|e| Failure::new(EXIT_BAD_INPUT, e))?),
         None => None,
@@ -52,9 +54,14 @@ pub fn run(args: &WhyArgs, color: bool) -> Outcome {
                 "name the task to diagnose (a task ARN, or an id with --cluster), or pass --from DIR",
             ));
         };
-        live(t, args, limits)?
+        live(t, args, limits, &matcher)?
     };
-    emit(&ev, &matcher, args, color, verifier)
+    let out = emit(&ev, &matcher, args, color, verifier);
+    // The process ends here: freeing a 200,000-line log and the compiled rules one allocation
+    // at a time costs more than a tenth of a big bundle's run, and the OS takes it all back.
+    std::mem::forget(ev);
+    std::mem::forget(matcher);
+    out
 }
 
 /// Diagnoses evidence, checks the verdict against the account's policies, prints it; returns the
@@ -122,10 +129,26 @@ pub fn verify(
 }
 
 /// Fetches evidence live; the source stays for verification unless `--no-verify`.
-pub fn live(task: &TaskRef, args: &WhyArgs, limits: Limits) -> Result<(Evidence, Verifier), Failure> {
+pub fn live(
+    task: &TaskRef,
+    args: &WhyArgs,
+    limits: Limits,
+    matcher: &Arc<Matcher>,
+) -> Result<(Evidence, Verifier), Failure> {
     let mut aws = aws_options(&args.aws)?;
     aws.verify = !args.verify.no_verify;
-    let src = AwsSource::new(aws, limits);
+    let mut src = AwsSource::new(aws, limits);
+    // While the logs are read, diagnose the task and its definition on another thread: the
+    // regexes of the rules they touch (and the redaction patterns) are compiled by the time the
+    // logs arrive. Its result is dropped; the real diagnosis follows with the logs.
+    let (warm_matcher, opts) = (matcher.clone(), engine_options(&args.output));
+    src.on_task = Some(OnTask(Arc::new(move |ev: &Evidence| {
+        let (m, ev) = (warm_matcher.clone(), ev.clone());
+        std::thread::spawn(move || {
+            drop(diagnose(&ev, &m, &opts));
+            m.precompile_log_rules();
+        });
+    })));
     let rt = runtime()?;
     let ev = block_on_aws_in(
         &rt,

@@ -130,6 +130,17 @@ impl Matcher {
             .collect()
     }
 
+    /// Compiles, ahead of need, the regexes of the rules that look in logs (while a live run waits
+    /// for the logs: what the log lines then need is ready).
+    pub fn precompile_log_rules(&self) {
+        let bit = field_bit(Field::Logs);
+        for (i, r) in self.catalogue.rules.iter().enumerate() {
+            if self.fields[i] & bit != 0 {
+                let _ = r.regex();
+            }
+        }
+    }
+
     /// Every rule that matches `text`, whatever field it looks in, in rule order (`explain`: a
     /// paste is tried against every rule).
     pub fn scan_all(&self, text: &str) -> Vec<Hit> {

@@ -94,6 +94,20 @@ pub struct AwsSource {
     /// The current task's clients and deadline: verification uses the same clients (and tracer)
     /// as the reads before it, and the same `--timeout`.
     current: Arc<Mutex<Option<(Clients, Instant)>>>,
+    /// Told what is known of a task before its logs are read (the task and its definition).
+    pub on_task: Option<OnTask>,
+}
+
+/// A hook on the task and its definition, called as the logs are requested: `why` diagnoses
+/// that much on another thread meanwhile, so the regexes its rules need are compiled while the
+/// network works, not after it.
+#[derive(Clone)]
+pub struct OnTask(pub Arc<dyn Fn(&Evidence) + Send + Sync>);
+
+impl std::fmt::Debug for OnTask {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("OnTask")
+    }
 }
 
 impl AwsSource {
@@ -106,6 +120,7 @@ impl AwsSource {
             clients: Arc::new(tokio::sync::Mutex::new(BTreeMap::new())),
             answers: Arc::default(),
             current: Arc::default(),
+            on_task: None,
         }
     }
 
@@ -141,6 +156,9 @@ impl AwsSource {
     /// verification will follow): their answers wait in the reader for the verdict, and a
     /// diagnosis that needs none of them never waits for them.
     fn prefetch_roles(&self, clients: &Clients, deadline: Instant, ev: &Evidence) {
+        if let Some(hook) = &self.on_task {
+            (hook.0)(ev);
+        }
         if !self.opts.verify {
             return;
         }

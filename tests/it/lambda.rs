@@ -12,50 +12,16 @@
 //! URL from an SSM SecureString and SNS delivery; a non-HTTPS webhook and a bad setting refused
 //! at init through `/runtime/init/error`.
 
-use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 use serde_json::{json, Value};
 
 use crate::support::bin::{dead_endpoint, event_sample};
-use crate::support::lambda::{self, event, tick, Cue, Invocation, Receiver, RuntimeApi};
-use crate::support::moto::{self, Moto};
+use crate::support::lambda::{self, event, helper, seeded_task, sibling, tick, Cue, Invocation, Receiver, RuntimeApi};
+use crate::support::moto::Moto;
 
 /// How long a test waits for all answers.
 const WAIT: Duration = Duration::from_secs(90);
-
-/// Runs `tests/moto/lambda_helpers.py` against moto and returns its JSON.
-fn helper(moto: &Moto, args: &[&str]) -> Value {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/moto/lambda_helpers.py");
-    let mut cmd = Command::new(moto::moto_python());
-    cmd.arg(&script).args(["--endpoint", &moto.endpoint]).args(args);
-    moto.apply_env(&mut cmd);
-    let out = cmd.output().expect("run lambda_helpers.py");
-    assert!(
-        out.status.success(),
-        "lambda_helpers.py {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("lambda_helpers.py prints JSON")
-}
-
-/// A seeded scenario's task, as DescribeTasks returns it, and the seed's facts.
-fn seeded_task(moto: &Moto, scenario: &str) -> (Value, Value) {
-    let seed = moto.seed(scenario);
-    let cluster = seed["cluster"].as_str().expect("cluster").to_string();
-    let arn = seed["task_arn"].as_str().expect("task_arn").to_string();
-    (helper(moto, &["describe", &cluster, &arn]), seed)
-}
-
-/// A copy of `task` as another task of the same service: new id everywhere it appears.
-fn sibling(task: &Value, n: usize) -> Value {
-    let arn = task["taskArn"].as_str().expect("taskArn");
-    let old_id = arn.rsplit('/').next().expect("task id").to_string();
-    let new_id = format!("{n:08x}{}", &old_id[8..]);
-    let text = task.to_string().replace(&old_id, &new_id);
-    serde_json::from_str(&text).expect("still JSON")
-}
 
 fn statuses(api: &RuntimeApi) -> Vec<String> {
     api.answers()
@@ -428,41 +394,5 @@ fn lambda_outside_lambda_is_one_line() {
         out.one_line_error().contains("AWS_LAMBDA_RUNTIME_API is not set"),
         "{}",
         out.context()
-    );
-}
-
-/// Cold start and per-invocation time against the stand-in and moto. Run with a release build:
-/// `cargo build --release && ECSDOCTOR_LAMBDA_BIN=target/release/ecsdoctor scripts/test.sh
-/// lambda_timing -- --ignored --nocapture`.
-#[test]
-#[ignore = "a measurement, not a check: run by hand with a release binary"]
-fn lambda_timing_against_the_stand_in() {
-    let moto = Moto::start();
-    let (task, _) = seeded_task(&moto, "runtime-s3-denied");
-    let events: Vec<Invocation> = (0..30).map(|i| Invocation::new(&event(&sibling(&task, i)))).collect();
-    let n = events.len();
-    let api = RuntimeApi::start(events);
-    let hook = Receiver::start(vec![]);
-    let dir = tempfile::tempdir().expect("tempdir");
-    let url = hook.url("hook");
-    let f = lambda::start(
-        &api,
-        &moto.endpoint,
-        &[("ECSDOCTOR_WEBHOOK_URL", &url), ("ECSDOCTOR_DEDUP_WINDOW", "0")],
-        dir.path(),
-    );
-    assert!(api.wait_answers(n, WAIT));
-    let logs = f.stop();
-    let mut took: Vec<Duration> = api.answers().iter().map(|a| a.took).collect();
-    let first = took[0];
-    took.sort();
-    eprintln!(
-        "binary {}\ncold start (spawn to first /next): {:?}\nfirst invocation: {first:?}\nper invocation over {n}: median {:?}, min {:?}, max {:?}\n{}",
-        lambda::binary().display(),
-        api.cold_start(),
-        took[n / 2],
-        took[0],
-        took[n - 1],
-        logs.stdout.lines().next().unwrap_or_default()
     );
 }

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::Value;
 
-use super::moto;
+use super::moto::{self, Moto};
 
 /// The function ARN the stand-in names in `Lambda-Runtime-Invoked-Function-Arn`.
 pub const FUNCTION_ARN: &str = "arn:aws:lambda:us-east-1:123456789012:function:ecsdoctor";
@@ -580,4 +580,36 @@ pub fn tick() -> Value {
         "resources": ["arn:aws:events:us-east-1:123456789012:rule/ecsdoctor-tick"],
         "detail": {}
     })
+}
+
+/// Runs `tests/moto/lambda_helpers.py` against moto and returns its JSON.
+pub fn helper(moto: &Moto, args: &[&str]) -> Value {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/moto/lambda_helpers.py");
+    let mut cmd = Command::new(moto::moto_python());
+    cmd.arg(&script).args(["--endpoint", &moto.endpoint]).args(args);
+    moto.apply_env(&mut cmd);
+    let out = cmd.output().expect("run lambda_helpers.py");
+    assert!(
+        out.status.success(),
+        "lambda_helpers.py {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("lambda_helpers.py prints JSON")
+}
+
+/// A seeded scenario's task, as DescribeTasks returns it, and the seed's facts.
+pub fn seeded_task(moto: &Moto, scenario: &str) -> (Value, Value) {
+    let seed = moto.seed(scenario);
+    let cluster = seed["cluster"].as_str().expect("cluster").to_string();
+    let arn = seed["task_arn"].as_str().expect("task_arn").to_string();
+    (helper(moto, &["describe", &cluster, &arn]), seed)
+}
+
+/// A copy of `task` as another task of the same service: new id everywhere it appears.
+pub fn sibling(task: &Value, n: usize) -> Value {
+    let arn = task["taskArn"].as_str().expect("taskArn");
+    let old_id = arn.rsplit('/').next().expect("task id").to_string();
+    let new_id = format!("{n:08x}{}", &old_id[8..]);
+    let text = task.to_string().replace(&old_id, &new_id);
+    serde_json::from_str(&text).expect("still JSON")
 }

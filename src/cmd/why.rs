@@ -1,6 +1,7 @@
 //! `ecsdoctor why`: source -> evidence -> engine -> diagnosis -> verification -> render.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use super::{
@@ -142,11 +143,13 @@ pub fn live(
     // regexes of the rules they touch (and the redaction patterns) are compiled by the time the
     // logs arrive. Its result is dropped; the real diagnosis follows with the logs.
     let (warm_matcher, opts) = (matcher.clone(), engine_options(&args.output));
+    let logs_in = Arc::new(AtomicBool::new(false));
+    let stop = logs_in.clone();
     src.on_task = Some(OnTask(Arc::new(move |ev: &Evidence| {
-        let (m, ev) = (warm_matcher.clone(), ev.clone());
+        let (m, ev, stop) = (warm_matcher.clone(), ev.clone(), stop.clone());
         std::thread::spawn(move || {
             drop(diagnose(&ev, &m, &opts));
-            m.precompile_log_rules();
+            m.precompile_log_rules(&stop);
         });
     })));
     let rt = runtime()?;
@@ -154,7 +157,9 @@ pub fn live(
         &rt,
         &format!("reading task {} from AWS", task.id),
         src.evidence(Some(task)),
-    )?;
+    );
+    logs_in.store(true, Ordering::Relaxed);
+    let ev = ev?;
     let verifier = if args.verify.no_verify {
         Verifier::Off
     } else {

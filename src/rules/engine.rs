@@ -5,7 +5,7 @@
 //! rules its evidence touches, not for the whole catalogue.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::OnceLock;
 
 use super::prefilter::Prefilter;
@@ -132,9 +132,15 @@ impl Matcher {
 
     /// Compiles, ahead of need, the regexes of the rules that look in logs (while a live run waits
     /// for the logs: what the log lines then need is ready).
-    pub fn precompile_log_rules(&self) {
+    /// Stops at the rule it is compiling once `stop` is set (the logs are in: the diagnosis then
+    /// compiles only what it needs, waiting for a regex being compiled here rather than compiling
+    /// it twice).
+    pub fn precompile_log_rules(&self, stop: &AtomicBool) {
         let bit = field_bit(Field::Logs);
         for (i, r) in self.catalogue.rules.iter().enumerate() {
+            if stop.load(Ordering::Relaxed) {
+                return;
+            }
             if self.fields[i] & bit != 0 {
                 let _ = r.regex();
             }

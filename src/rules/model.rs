@@ -280,18 +280,18 @@ pub struct Rule {
     /// The pattern compiled (case-insensitive, size-limited): by validation for user rules, on
     /// first use for built-in rules, whose patterns the test suite compiles.
     #[serde(skip)]
-    pub(crate) compiled: OnceLock<regex::Regex>,
+    pub(crate) compiled: OnceLock<Option<regex::Regex>>,
 }
 
 impl Rule {
     /// The compiled pattern, compiling it on first use. `None` only for a built-in pattern past
     /// the size limits, which the test suite rules out (`rules_every_pattern_compiles`).
     pub fn regex(&self) -> Option<&regex::Regex> {
-        if let Some(re) = self.compiled.get() {
-            return Some(re);
-        }
-        let re = super::compile_pattern(&self.pattern).ok()?;
-        Some(self.compiled.get_or_init(|| re))
+        // Compiled under the lock: a second thread asking meanwhile waits for this compilation
+        // instead of doing it again.
+        self.compiled
+            .get_or_init(|| super::compile_pattern(&self.pattern).ok())
+            .as_ref()
     }
 }
 

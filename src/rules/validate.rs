@@ -550,7 +550,7 @@ fn validate(
     let (regex, (_, required)) = parsed?;
     let compiled = std::sync::OnceLock::new();
     if let Some(re) = regex {
-        let _ = compiled.set(re);
+        let _ = compiled.set(Some(re));
     }
     Some(Rule {
         id,

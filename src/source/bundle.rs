@@ -383,7 +383,7 @@ impl JsonStream<'_, '_> {
                     if e.is_syntax() || e.is_eof() {
                         return Err(err);
                     }
-                    self.value::<serde::de::IgnoredAny>()?;
+                    self.value::<Skip>()?;
                     return Ok(Err(err));
                 }
                 None if self.src.at_eof() => return Err(self.syntax("EOF while parsing a value", 0)),
@@ -437,7 +437,7 @@ impl JsonStream<'_, '_> {
             Some(b'{') => self.bump(),
             first => {
                 // Not an object: make sure it is JSON at all, then say what it is.
-                self.value::<serde::de::IgnoredAny>()?;
+                self.value::<Skip>()?;
                 self.end()?;
                 let kind = match first {
                     Some(b'[') => "array",
@@ -478,7 +478,7 @@ impl JsonStream<'_, '_> {
                         shape = Some(e);
                     }
                 } else {
-                    self.value::<serde::de::IgnoredAny>()?;
+                    self.value::<Skip>()?;
                 }
                 if !keys.contains(&key) {
                     keys.push(key);
@@ -551,7 +551,7 @@ impl JsonStream<'_, '_> {
                     Err(e) => shape = Err(e),
                 }
             } else {
-                self.value::<serde::de::IgnoredAny>()?;
+                self.value::<Skip>()?;
             }
             match self.peek()? {
                 Some(b',') => {
@@ -568,6 +568,53 @@ impl JsonStream<'_, '_> {
                 Some(_) => return Err(self.syntax("expected `,` or `]`", 1)),
             }
         }
+    }
+}
+
+/// A JSON value read and dropped. Unlike serde's `IgnoredAny` (which serde_json skips with no
+/// depth limit) it goes through `deserialize_any`, so nesting past serde_json's recursion limit
+/// fails as it did when the whole file was parsed into a tree.
+struct Skip;
+
+impl<'de> serde::Deserialize<'de> for Skip {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Skip, D::Error> {
+        d.deserialize_any(SkipVisitor)
+    }
+}
+
+struct SkipVisitor;
+
+impl<'de> serde::de::Visitor<'de> for SkipVisitor {
+    type Value = Skip;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<Skip, E> {
+        Ok(Skip)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Skip, E> {
+        Ok(Skip)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Skip, E> {
+        Ok(Skip)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Skip, E> {
+        Ok(Skip)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<Skip, E> {
+        Ok(Skip)
+    }
+    fn visit_unit<E>(self) -> Result<Skip, E> {
+        Ok(Skip)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Skip, A::Error> {
+        while seq.next_element::<Skip>()?.is_some() {}
+        Ok(Skip)
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Skip, A::Error> {
+        while map.next_entry::<Skip, Skip>()?.is_some() {}
+        Ok(Skip)
     }
 }
 
@@ -801,6 +848,25 @@ mod tests {
             for chunk in CHUNKS {
                 let got = streamed(text, &Limits::default(), chunk).map(|_| ()).expect_err(text);
                 assert_eq!(got, want, "chunk {chunk}: {text:?}");
+            }
+        }
+        // Nesting past serde_json's recursion limit, where the stream skips a value (another key,
+        // the whole file, an event after one of the wrong shape), is refused as the whole file
+        // was (the column may differ by the levels the stream reads by hand).
+        let deep = |n: usize| format!("{}{}", "[".repeat(n), "]".repeat(n));
+        for text in [
+            format!("{{\"x\": {}, \"events\": []}}", deep(200)),
+            deep(200),
+            format!("{{\"events\": [{{\"message\": 5}}, {}]}}", deep(200)),
+        ] {
+            let want = whole_file(&text, &Limits::default()).map(|_| ()).expect_err(&text);
+            assert!(want.to_string().contains("recursion limit exceeded"), "{want}");
+            for chunk in CHUNKS {
+                let got = streamed(&text, &Limits::default(), chunk).map(|_| ()).expect_err(&text);
+                assert!(
+                    got.to_string().contains("recursion limit exceeded"),
+                    "chunk {chunk}: {got}"
+                );
             }
         }
     }

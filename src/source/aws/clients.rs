@@ -24,21 +24,39 @@ pub fn retry_config(opts: &AwsOptions) -> RetryConfig {
     RetryConfig::standard().with_max_attempts(opts.retry_attempts.max(1))
 }
 
-/// Static credentials in the environment (`AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY`): what the
-/// default credential chain uses first, before any profile, web identity or container source.
-fn env_credentials() -> bool {
-    let set = |k: &str| std::env::var_os(k).is_some_and(|v| !v.is_empty());
-    set("AWS_ACCESS_KEY_ID") && set("AWS_SECRET_ACCESS_KEY")
+/// How a run's credentials and endpoints are set, as far as the transport depends on them.
+struct Setup<'a> {
+    profile: Option<&'a str>,
+    endpoint_url: Option<&'a str>,
+    /// The environment's variables (only `AWS_*` ones matter).
+    vars: Vec<(String, String)>,
 }
 
-/// `--endpoint-url` is `http://` and no `AWS_ENDPOINT_URL*` variable names an `https://` one: no
-/// call of this run can need TLS.
-fn plain_http_only(opts: &AwsOptions) -> bool {
-    let http = |u: &str| u.get(..7).is_some_and(|p| p.eq_ignore_ascii_case("http://"));
-    opts.endpoint_url.as_deref().is_some_and(http)
-        && std::env::vars_os().all(|(k, v)| {
-            !k.to_string_lossy().starts_with("AWS_ENDPOINT_URL") || v.to_str().is_some_and(|v| v.is_empty() || http(v))
-        })
+impl Setup<'_> {
+    fn var(&self, k: &str) -> Option<&str> {
+        self.vars.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str())
+    }
+
+    /// Static credentials from the environment (`AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY`)
+    /// and no `--profile`: what the default credential chain would use first anyway, before any
+    /// profile, web identity, SSO or container source.
+    fn static_env_credentials(&self) -> bool {
+        let set = |k: &str| self.var(k).is_some_and(|v| !v.is_empty());
+        self.profile.is_none() && set("AWS_ACCESS_KEY_ID") && set("AWS_SECRET_ACCESS_KEY")
+    }
+
+    /// No request of the run can need TLS: static credentials from the environment (no STS, SSO
+    /// or container credentials call), `--endpoint-url` is `http://`, and no `AWS_ENDPOINT_URL*`
+    /// variable names an `https://` endpoint (moto, LocalStack).
+    fn plain_http_only(&self) -> bool {
+        let http = |u: &str| u.get(..7).is_some_and(|p| p.eq_ignore_ascii_case("http://"));
+        self.static_env_credentials()
+            && self.endpoint_url.is_some_and(http)
+            && self
+                .vars
+                .iter()
+                .all(|(k, v)| !k.starts_with("AWS_ENDPOINT_URL") || v.is_empty() || http(v))
+    }
 }
 
 /// AWS clients sharing one configuration and one tracer.
@@ -58,7 +76,19 @@ impl Clients {
     /// `--profile`, `--region` (else the task ARN's region, else the configured one) and
     /// `--endpoint-url` (the SDK also honours `AWS_ENDPOINT_URL*`).
     pub async fn new(opts: &AwsOptions, arn_region: Option<&str>) -> Result<Clients, SourceError> {
-        let plain_http = plain_http_only(opts);
+        // Plain HTTP only when no credential source can need HTTPS either (STS for web identity
+        // or assume-role profiles, SSO, a container endpoint): static credentials from the
+        // environment, no profile.
+        let setup = Setup {
+            profile: opts.profile.as_deref(),
+            endpoint_url: opts.endpoint_url.as_deref(),
+            vars: std::env::vars_os()
+                .filter_map(|(k, v)| Some((k.into_string().ok()?, v.to_string_lossy().into_owned())))
+                .filter(|(k, _)| k.starts_with("AWS_"))
+                .collect(),
+        };
+        let static_env = setup.static_env_credentials();
+        let plain_http = setup.plain_http_only();
         let http = if plain_http {
             // Every endpoint is plain HTTP (moto, LocalStack): no TLS set-up, whose loading of
             // the system's CA roots is most of the time before the first call.
@@ -73,7 +103,7 @@ impl Clients {
         let mut loader = aws_config::defaults(BehaviorVersion::latest()).http_client(http);
         if let Some(p) = &opts.profile {
             loader = loader.profile_name(p);
-        } else if env_credentials() {
+        } else if static_env {
             // The default chain would take these first anyway; building the chain also builds
             // its web-identity provider's STS client (a few ms before the first call).
             loader =
@@ -145,5 +175,44 @@ impl Clients {
                 logs::Client::from_conf(conf)
             })
             .clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Setup;
+
+    fn setup<'a>(profile: Option<&'a str>, endpoint: Option<&'a str>, vars: &[(&str, &str)]) -> Setup<'a> {
+        Setup {
+            profile,
+            endpoint_url: endpoint,
+            vars: vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        }
+    }
+
+    const KEYS: [(&str, &str); 2] = [("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE"), ("AWS_SECRET_ACCESS_KEY", "s")];
+
+    #[test]
+    fn plain_http_only_when_no_request_can_need_tls() {
+        let moto = Some("http://127.0.0.1:5000");
+        assert!(setup(None, moto, &KEYS).plain_http_only());
+        // Credentials that need STS, SSO or a container endpoint keep TLS.
+        assert!(!setup(Some("dev"), moto, &KEYS).plain_http_only());
+        assert!(!setup(
+            None,
+            moto,
+            &[("AWS_WEB_IDENTITY_TOKEN_FILE", "/t"), ("AWS_ROLE_ARN", "arn")]
+        )
+        .plain_http_only());
+        assert!(!setup(None, moto, &KEYS[..1]).plain_http_only());
+        // An https endpoint anywhere keeps TLS.
+        let mut vars = KEYS.to_vec();
+        vars.push(("AWS_ENDPOINT_URL_IAM", "https://iam.example"));
+        assert!(!setup(None, moto, &vars).plain_http_only());
+        assert!(!setup(None, Some("https://127.0.0.1:4566"), &KEYS).plain_http_only());
+        assert!(!setup(None, None, &KEYS).plain_http_only());
+        let mut vars = KEYS.to_vec();
+        vars.push(("AWS_ENDPOINT_URL_IAM", "HTTP://127.0.0.1:5001"));
+        assert!(setup(None, moto, &vars).plain_http_only());
     }
 }

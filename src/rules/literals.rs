@@ -65,16 +65,19 @@ pub fn fold_text(text: &str) -> String {
         .collect()
 }
 
+/// `text` as the literals are spelled: folded only when it holds a [`FOLDS`] character.
+pub fn spelled(text: &str) -> std::borrow::Cow<'_, str> {
+    if needs_folding(text) {
+        std::borrow::Cow::Owned(fold_text(text))
+    } else {
+        std::borrow::Cow::Borrowed(text)
+    }
+}
+
 /// Whether `text` holds one of `literals` (spelled as [`fold`] says), ignoring ASCII case: the
 /// prefilter of a single pattern, for the few texts it is tried on.
 pub fn holds_any(text: &str, literals: &[String]) -> bool {
-    let folded;
-    let text = if needs_folding(text) {
-        folded = fold_text(text);
-        folded.as_str()
-    } else {
-        text
-    };
+    let text = spelled(text);
     let hay = text.as_bytes();
     literals.iter().any(|lit| {
         let lit = lit.as_bytes();

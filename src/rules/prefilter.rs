@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 
-use super::literals::{fold_text, needs_folding};
+use super::literals::spelled;
 
 /// One automaton over the required literals of some rules.
 #[derive(Debug, Clone)]
@@ -75,13 +75,8 @@ impl Prefilter {
             return out;
         };
         // A text holding U+017F or U+212A is scanned as the literals are spelled.
-        let folded;
-        let text = if needs_folding(text) {
-            folded = fold_text(text);
-            folded.as_str()
-        } else {
-            text
-        };
+        let spelled = spelled(text);
+        let text = spelled.as_ref();
         // Most log lines hold no literal at all: one quick pass says so.
         if !ac.is_match(text) {
             return out;

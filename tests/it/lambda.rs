@@ -148,6 +148,49 @@ fn lambda_posts_failures_only_with_role_and_action_and_no_secret() {
     assert!(logs.stdout.contains("ecsdoctor: cold start in"), "{}", logs.context());
 }
 
+/// The runner checks the verdict against the account's policies as `why` does (on by default):
+/// the task role's inline policy allows the denied `s3:PutObject`, so the message says the
+/// verdict is contradicted, from IAM and S3 reads; with `ECSDOCTOR_VERIFY=false` nothing is read.
+#[test]
+fn lambda_checks_the_verdict_against_the_accounts_policies() {
+    let moto = Moto::start();
+    let (task, _) = seeded_task(&moto, "runtime-s3-denied");
+    moto.seed_iam("task-role-allowed");
+    for verify in [true, false] {
+        let api = RuntimeApi::start(vec![Invocation::new(&event(&task))]);
+        let hook = Receiver::start(vec![]);
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = hook.url("hook");
+        let env = [
+            ("ECSDOCTOR_WEBHOOK_URL", url.as_str()),
+            ("ECSDOCTOR_VERIFY", if verify { "true" } else { "false" }),
+        ];
+        // The default is to verify: leave the variable out for that run.
+        let env = if verify { &env[..1] } else { &env[..] };
+        let f = lambda::start(&api, &moto.endpoint, env, dir.path());
+        let done = api.wait_answers(1, WAIT);
+        let logs = f.stop();
+        assert!(done, "the event was not answered\n{}", logs.context());
+        assert_eq!(statuses(&api), ["posted"], "{}", logs.context());
+        let texts = hook.texts();
+        let message = texts.first().expect("one message");
+        let ops: Vec<&str> = logs.calls.iter().map(|(_, o)| o.as_str()).collect();
+        if verify {
+            assert!(
+                message.contains("**Checked against the account:** contradicted"),
+                "{message}"
+            );
+            assert!(message.contains("`s3:PutObject`"), "{message}");
+            for op in ["GetRole", "ListRolePolicies", "GetRolePolicy", "GetBucketPolicy"] {
+                assert!(ops.contains(&op), "{op} not read: {ops:?}");
+            }
+        } else {
+            assert!(!message.contains("Checked against the account"), "{message}");
+            assert!(!ops.iter().any(|o| o.starts_with("GetRole")), "{ops:?}");
+        }
+    }
+}
+
 /// A burst of 20 stops with one cause is one message, then one summary with the count, sent by
 /// the first invocation after the window (here the scheduled tick).
 #[test]

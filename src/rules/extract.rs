@@ -12,7 +12,7 @@ static PRINCIPAL: LazyRegex = LazyRegex::constant(
     true,
 );
 static ACTION: LazyRegex = LazyRegex::constant(
-    r"not authorized to perform:?\s*([a-z0-9-]+:[A-Za-z0-9*]+)|(?:no|explicit deny in an?)\b[^.]{0,60}?\ballows? the ([a-z0-9-]+:[A-Za-z0-9*]+) action|allows the ([a-z0-9-]+:[A-Za-z0-9*]+) action",
+    r"not authorized to perform:?\s*`?([a-z0-9-]+:[A-Za-z0-9*]+)|(?:no|explicit deny in an?)\b[^.]{0,60}?\ballows? the ([a-z0-9-]+:[A-Za-z0-9*]+) action|allows the ([a-z0-9-]+:[A-Za-z0-9*]+) action",
     true,
 );
 /// A bare `service:Action` in a denial whose sentence was cut or redacted
@@ -23,7 +23,8 @@ static DENIAL_WORD: LazyRegex = LazyRegex::constant(
     r"AccessDenied|Access Denied|not authorized|Forbidden|UnauthorizedOperation|AuthorizationError",
     true,
 );
-static RESOURCE: LazyRegex = LazyRegex::constant(r#"\bon resource:\s*"?([^\s"]+)"?"#, true);
+/// `on resource: "arn"`, or SES's ``on resource `arn'``.
+static RESOURCE: LazyRegex = LazyRegex::constant(r#"\bon resource:?\s*["`]?([^\s"'`]+)"#, true);
 /// A principal named in a message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {

@@ -53,7 +53,11 @@ fn gather_facts(texts: &[Text<'_>], ti: usize, h: &Hit, matcher: &Matcher) -> Fa
     if let Some(o) = cap("operation") {
         f.operation = Some(o);
     }
-    if t.field == Field::Logs && (f.operation.is_none() || f.service.is_none() || f.principal.is_none()) {
+    // A denial line that names no action (Ruby's `Aws::S3::Errors::AccessDenied in Job`) is often
+    // followed or preceded by AWS's own sentence naming it: the action, the principal and the
+    // resource come from that neighbour, when the rule itself names no permission.
+    let bare = f.action.is_none() && matcher.rules()[h.rule].permissions.is_empty();
+    if t.field == Field::Logs && (bare || f.operation.is_none() || f.service.is_none() || f.principal.is_none()) {
         // Up to NEIGHBOURS lines either side in the same container (`texts` may hold only the
         // lines around matches: the line numbers say which are neighbours).
         let lo = ti.saturating_sub(NEIGHBOURS);
@@ -62,6 +66,19 @@ fn gather_facts(texts: &[Text<'_>], ti: usize, h: &Hit, matcher: &Matcher) -> Fa
             let near = n.line.zip(t.line).is_some_and(|(a, b)| a.abs_diff(b) <= NEIGHBOURS);
             if j == ti || n.field != Field::Logs || n.container != t.container || !near {
                 continue;
+            }
+            if f.action.is_none() && bare {
+                let nf = extract::facts(&sanitize::terminal_safe(&n.text), k);
+                let same_principal = match (&f.principal, &nf.principal) {
+                    (Some(a), Some(b)) => a.arn == b.arn,
+                    _ => true,
+                };
+                if nf.action.is_some() && !nf.action_inferred && same_principal {
+                    f.action = nf.action;
+                    f.resource = f.resource.take().or(nf.resource);
+                    f.principal = f.principal.take().or(nf.principal);
+                    f.policy = f.policy.take().or(nf.policy);
+                }
             }
             let (s, o) = extract::service_operation(&n.text, k);
             if f.operation.is_none() {

@@ -233,6 +233,20 @@ mod tests {
     }
 
     #[test]
+    fn reads_the_quoted_denial_of_query_protocol_services() {
+        let f = facts("AccessDenied: User `arn:aws:sts::123456789012:assumed-role/gost-staging-api-ECSTask/969ff5cbe4c14e75a8427065217e836e' is not authorized to perform `ses:SendEmail' on resource `arn:aws:ses:us-west-2:123456789012:configuration-set/gost-staging-default'");
+        assert_eq!(f.action.as_deref(), Some("ses:SendEmail"));
+        assert_eq!(
+            f.resource.as_deref(),
+            Some("arn:aws:ses:us-west-2:123456789012:configuration-set/gost-staging-default")
+        );
+        assert_eq!(
+            f.principal.expect("principal").name.as_deref(),
+            Some("gost-staging-api-ECSTask")
+        );
+    }
+
+    #[test]
     fn reads_an_assumed_role_principal_with_a_task_session() {
         let f = facts("AccessDeniedException: User: arn:aws:sts::123456789012:assumed-role/ecsTaskExecutionRole/7cb7b3bcc4b642298dc313b41fdc8d9d is not authorized to perform: ssm:GetParameters on resource: arn:aws:ssm:us-east-1:123456789012:parameter/x because no identity-based policy allows the ssm:GetParameters action");
         let p = f.principal.expect("principal");

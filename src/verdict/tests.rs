@@ -215,3 +215,49 @@ fn a_partial_secret_arn_is_flagged() {
     assert_eq!(d.verdict.culprit, Culprit::ExecutionRole);
     assert!(d.findings[0].reason.contains("partial ARN"), "{}", d.findings[0].reason);
 }
+
+/// Ruby prints its own bare denial, then AWS's sentence on the next line: the verdict names the
+/// action, resource and role from the sentence, wherever the log lines sit in a long log.
+#[test]
+fn a_bare_sdk_denial_takes_the_action_from_the_sentence_beside_it() {
+    let filler: Vec<String> = (0..40).map(|i| format!("GET /health 200 {i}ms")).collect();
+    let mut lines: Vec<&str> = filler.iter().map(String::as_str).collect();
+    lines.insert(20, "Aws::S3::Errors::AccessDenied in ActiveStorage::PurgeJob@default");
+    lines.insert(21, "User: arn:aws:sts::123456789012:assumed-role/sidekiq-ecs/466439b90c4e4cbb9048b1485491fece is not authorized to perform: s3:DeleteObject on resource: \"arn:aws:s3:::attachments/raqwg7iryspy8bdw2s9am95cbqj3\" because no identity-based policy allows the s3:DeleteObject action");
+    let d = diagnose(
+        &runtime_task(Some("sidekiq-ecs"), Some("exec"), "FARGATE", &lines),
+        &matcher(),
+        &Options::default(),
+    );
+    assert_eq!(d.verdict.culprit, Culprit::TaskRole);
+    assert_eq!(d.verdict.permissions, vec!["s3:DeleteObject".to_string()]);
+    assert_eq!(
+        d.verdict.role_arn.as_deref(),
+        Some("arn:aws:iam::123456789012:role/sidekiq-ecs")
+    );
+}
+
+/// AWS's sentence in another container's log lends nothing, even at the same position.
+#[test]
+fn a_neighbour_in_another_container_lends_no_action() {
+    let mut ev = runtime_task(
+        Some("app-task"),
+        Some("exec"),
+        "FARGATE",
+        &["Aws::S3::Errors::AccessDenied in ActiveStorage::PurgeJob@default"],
+    );
+    ev.logs.push(ContainerLogs {
+        container: "sidecar".into(),
+        lines: vec![LogLine {
+            timestamp: None,
+            message: "User: arn:aws:sts::123456789012:assumed-role/other/abc is not authorized to perform: sqs:SendMessage on resource: arn:aws:sqs:us-east-1:123456789012:q".into(),
+        }],
+    });
+    let d = diagnose(&ev, &matcher(), &Options::default());
+    let ruby = d
+        .findings
+        .iter()
+        .find(|f| f.rule_id == "ruby-sdk-access-denied")
+        .expect("the Ruby denial is a finding");
+    assert!(ruby.permissions.is_empty(), "{:?}", ruby.permissions);
+}

@@ -183,6 +183,9 @@ pub(crate) fn verification_lines(
     if let Some(d) = &v.disagreement {
         details.push(("note", d.clone()));
     }
+    for c in &v.changed_after_stop {
+        details.push(("changed since the stop", c.clone()));
+    }
     for u in &v.unreadable {
         let grant = u.grant.as_deref().map(|g| format!("; grant {g}")).unwrap_or_default();
         details.push(("not read", format!("{} ({}): {}{grant}", u.subject, u.call, u.error)));

@@ -58,6 +58,10 @@ pub struct Verification {
     /// For a contradicted verdict: the layers that could still deny.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub could_still_deny: Vec<String>,
+    /// Managed policies (or the boundary) changed after the task stopped: what was evaluated is
+    /// their version now, not the one in force at the stop.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub changed_after_stop: Vec<String>,
     /// When the evaluation names another layer than the text did.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub disagreement: Option<String>,

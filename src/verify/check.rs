@@ -519,6 +519,7 @@ pub fn evaluate_plan(plan: &Plan, c: &Collected) -> Verification {
         diff: None,
         actions: results.iter().map(|r| r.check.clone()).collect(),
         could_still_deny: Vec::new(),
+        changed_after_stop: changed_after_stop(plan, c),
         disagreement: None,
         simulation: None,
     };
@@ -609,6 +610,33 @@ pub fn evaluate_plan(plan: &Plan, c: &Collected) -> Verification {
         }
     }
     v
+}
+
+/// The managed policies (and the boundary) whose `UpdateDate` is after the task's stop: their
+/// default version now may not be the one that decided then.
+fn changed_after_stop(plan: &Plan, c: &Collected) -> Vec<String> {
+    let Some(stopped) = plan.stopped_at else {
+        return Vec::new();
+    };
+    c.managed
+        .iter()
+        .chain(&c.boundary)
+        .filter_map(|m| {
+            let when = m.updated.as_deref()?;
+            let t = crate::evidence::Timestamp::parse_iso(when)?;
+            (t.0 > stopped).then(|| {
+                format!(
+                    "{} changed at {} (its default is now {}), after the task stopped at {}: the version in force \
+                     then may differ (`aws iam list-policy-versions --policy-arn {}`)",
+                    m.arn,
+                    t.to_iso(),
+                    m.version.as_deref().unwrap_or("unknown"),
+                    crate::evidence::Timestamp(stopped).to_iso(),
+                    m.arn
+                )
+            })
+        })
+        .collect()
 }
 
 fn unavailable_summary(u: &Unreadable) -> String {

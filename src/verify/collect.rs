@@ -24,6 +24,8 @@ pub struct Managed {
     pub arn: String,
     /// The default version id, once GetPolicy answered.
     pub version: Option<String>,
+    /// GetPolicy's `UpdateDate`: when the policy last changed (a new default version).
+    pub updated: Option<String>,
     /// GetPolicyVersion's answer (or the error of GetPolicy / GetPolicyVersion).
     pub document: Result<Value, ReadError>,
 }
@@ -347,6 +349,12 @@ pub async fn collect(plan: &Plan, reader: &impl Reader) -> Collected {
         .map(|(i, ((arn, version), doc))| Managed {
             arn: arn.clone(),
             version,
+            updated: gp_answers
+                .get(i)
+                .and_then(|a| a.as_ref().ok())
+                .and_then(|v| v.pointer("/Policy/UpdateDate"))
+                .and_then(Value::as_str)
+                .map(str::to_string),
             document: doc.unwrap_or_else(|| {
                 Err(gp_answers
                     .get(i)

@@ -61,6 +61,8 @@ pub struct Plan {
     pub named_layer: Option<PolicyLayer>,
     /// The message says an explicit Deny decided.
     pub named_explicit: bool,
+    /// When the task stopped (ms since the epoch): a managed policy changed after it is said so.
+    pub stopped_at: Option<i64>,
 }
 
 /// One action and the resource it is evaluated on.
@@ -187,6 +189,7 @@ pub fn plan(d: &Diagnosis, ev: &Evidence, knowledge: &Knowledge) -> Result<Plan,
         role_arn_exact: role_arn_is_iam(role_arn),
         named_layer,
         named_explicit,
+        stopped_at: ev.task.stopped_at.map(|t| t.0),
     })
 }
 

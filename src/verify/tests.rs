@@ -104,6 +104,7 @@ fn ssm_plan() -> Plan {
         role_arn_exact: true,
         named_layer: None,
         named_explicit: false,
+        stopped_at: None,
     }
 }
 
@@ -229,6 +230,48 @@ fn the_default_version_of_a_managed_policy_is_evaluated_not_an_older_one() {
         .unwrap()
         .iter()
         .any(|c| matches!(c, Call::GetPolicyVersion { version, .. } if version == "v1")));
+}
+
+/// A managed policy changed after the task stopped is said so: what was evaluated is its version
+/// now, not necessarily the one that denied. One changed before the stop says nothing.
+#[test]
+fn a_managed_policy_changed_after_the_stop_is_named() {
+    let arn = "arn:aws:iam::123456789012:policy/app-secrets";
+    let reader = |updated: &str| {
+        one_inline(allow("logs:PutLogEvents", "*"))
+            .with(
+                Call::ListAttachedRolePolicies { role: role(ROLE) },
+                Ok(json!({"AttachedPolicies": [{"PolicyName": "app-secrets", "PolicyArn": arn}]})),
+            )
+            .with(
+                Call::GetPolicy { arn: arn.into() },
+                Ok(json!({"Policy": {"Arn": arn, "DefaultVersionId": "v3", "UpdateDate": updated}})),
+            )
+            .with(
+                Call::GetPolicyVersion {
+                    arn: arn.into(),
+                    version: "v3".into(),
+                },
+                Ok(json!({"PolicyVersion": {"Document": allow("ssm:GetParameters", "*"), "VersionId": "v3"}})),
+            )
+    };
+    // The task stopped at 2026-11-23T09:15:00Z.
+    let plan = Plan {
+        stopped_at: crate::evidence::Timestamp::parse_iso("2026-11-23T09:15:00Z").map(|t| t.0),
+        ..ssm_plan()
+    };
+    let after = block(verify(&plan, &reader("2026-11-23T09:40:12+00:00"), false));
+    assert_eq!(after.status, Status::Contradicted, "{after:?}");
+    assert_eq!(after.changed_after_stop.len(), 1, "{after:?}");
+    let note = &after.changed_after_stop[0];
+    assert!(
+        note.contains(arn) && note.contains("v3") && note.contains("2026-11-23T09:40:12"),
+        "{note}"
+    );
+    let before = block(verify(&plan, &reader("2026-11-01T08:00:00Z"), false));
+    assert!(before.changed_after_stop.is_empty(), "{before:?}");
+    let unknown_stop = block(verify(&ssm_plan(), &reader("2026-11-23T09:40:12Z"), false));
+    assert!(unknown_stop.changed_after_stop.is_empty(), "{unknown_stop:?}");
 }
 
 /// With the role's facts prefetched beside the logs, verification costs two rounds after the

@@ -107,10 +107,13 @@ pub fn verify(
         Verifier::Off => {}
         Verifier::Live(live) => {
             let (src, rt) = *live;
-            block_on_aws_in(&rt, "checking the role's policies", async {
+            let checked = block_on_aws_in(&rt, "checking the role's policies", async {
                 src.verify(d, &plain, ev, simulate, k, opts).await;
                 Ok(())
-            })?;
+            });
+            // Prefetched reads nobody needed may still be in flight: the OS ends them.
+            rt.shutdown_background();
+            checked?;
         }
         Verifier::Bundle(reader) => {
             if !reader.has_policies() && crate::verify::plan(&plain, ev, k).is_ok() {
@@ -161,6 +164,9 @@ pub fn live(
     logs_in.store(true, Ordering::Relaxed);
     let ev = ev?;
     let verifier = if args.verify.no_verify {
+        // Nothing more to read: leave the idle connections to the OS instead of waiting for
+        // the runtime's workers to wind down.
+        rt.shutdown_background();
         Verifier::Off
     } else {
         Verifier::Live(Box::new((src, rt)))
@@ -203,6 +209,9 @@ pub fn event_evidence(path: &Path, args: &WhyArgs, limits: Limits) -> Result<(Ev
         Ok(src.complete_task(ev.task).await)
     })?;
     let verifier = if args.verify.no_verify {
+        // Nothing more to read: leave the idle connections to the OS instead of waiting for
+        // the runtime's workers to wind down.
+        rt.shutdown_background();
         Verifier::Off
     } else {
         Verifier::Live(Box::new((src, rt)))

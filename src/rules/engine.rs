@@ -136,6 +136,14 @@ impl Matcher {
     /// compiles only what it needs, waiting for a regex being compiled here rather than compiling
     /// it twice).
     pub fn precompile_log_rules(&self, stop: &AtomicBool) {
+        // What every denial's facts go through first: the extractors and the knowledge tables.
+        super::extract::precompile();
+        for re in self.catalogue.table_patterns() {
+            if stop.load(Ordering::Relaxed) {
+                return;
+            }
+            let _ = re.get();
+        }
         let bit = field_bit(Field::Logs);
         for (i, r) in self.catalogue.rules.iter().enumerate() {
             if stop.load(Ordering::Relaxed) {

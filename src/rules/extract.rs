@@ -25,6 +25,13 @@ static DENIAL_WORD: LazyRegex = LazyRegex::constant(
 );
 /// `on resource: "arn"`, or SES's ``on resource `arn'``.
 static RESOURCE: LazyRegex = LazyRegex::constant(r#"\bon resource:?\s*["`]?([^\s"'`]+)"#, true);
+/// Compiles the extractors now (a live run does it while it waits for the logs).
+pub fn precompile() {
+    for re in [&PRINCIPAL, &ACTION, &BARE_ACTION, &DENIAL_WORD, &RESOURCE] {
+        let _ = re.get();
+    }
+}
+
 /// A principal named in a message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {

@@ -168,18 +168,22 @@ impl Catalogue {
             .filter(|r| r.regex().is_none())
             .map(|r| format!("rule `{}` ({}:{})", r.id, r.origin.path, r.origin.line))
             .collect();
-        let k = &self.knowledge;
-        let tables = (k.scopes.iter().map(|s| &s.pattern))
-            .chain(k.checks.iter().flat_map(|c| [&c.applies, &c.expect]))
-            .chain(k.operation_forms.iter().map(|f| &f.pattern))
-            .chain(k.operation_forms.iter().filter_map(|f| f.service_from.as_ref()))
-            .chain(&k.service_forms);
         out.extend(
-            tables
+            self.table_patterns()
                 .filter(|re| re.get().is_none())
                 .map(|re| format!("table pattern `{}`", re.as_str())),
         );
         out
+    }
+
+    /// The knowledge tables' patterns (scopes, checks, operation and service forms).
+    pub fn table_patterns(&self) -> impl Iterator<Item = &LazyRegex> {
+        let k = &self.knowledge;
+        (k.scopes.iter().map(|s| &s.pattern))
+            .chain(k.checks.iter().flat_map(|c| [&c.applies, &c.expect]))
+            .chain(k.operation_forms.iter().map(|f| &f.pattern))
+            .chain(k.operation_forms.iter().filter_map(|f| f.service_from.as_ref()))
+            .chain(&k.service_forms)
     }
 }
 

@@ -272,6 +272,28 @@ fn verify_offline_from_a_captured_bundle() {
         .run(&["why", "--from", bundle_s, "--format", "json", "--no-verify"]);
     assert!(off.json()["verdict"].get("verification").is_none(), "{}", off.context());
 
+    // The boundary was written just now; a task that stopped in 2020 was denied by whatever
+    // version was in force then, and the output says the one evaluated is newer. (moto's
+    // DescribeTasks has no stoppedAt: the bundle gets one, as AWS would have given.)
+    let tasks_file = bundle.join("describe-tasks.json");
+    let mut tasks: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&tasks_file).expect("describe-tasks.json")).expect("JSON");
+    tasks["tasks"][0]["stoppedAt"] = serde_json::json!("2020-01-01T00:00:00+00:00");
+    std::fs::write(&tasks_file, tasks.to_string()).expect("write describe-tasks.json");
+    let old = ecsdoctor()
+        .home(dir.path())
+        .run(&["why", "--from", bundle_s, "--format", "json"]);
+    let changed = old.json()["verdict"]["verification"]["changed_after_stop"].to_string();
+    assert!(
+        changed.contains("policy/ecs-execution-boundary") && changed.contains("2020-01-01T00:00:00"),
+        "{}",
+        old.context()
+    );
+    let md = ecsdoctor()
+        .home(dir.path())
+        .run(&["why", "--from", bundle_s, "--format", "markdown"]);
+    assert!(md.stdout.contains("changed since the stop:"), "{}", md.context());
+
     // A bundle captured without verification says so instead of guessing.
     let plain = dir.path().join("plain");
     let plain_s = plain.to_str().expect("utf-8 temp path");

@@ -187,6 +187,11 @@ pub struct Roles {
     /// principal that is not one of the task's roles, the caller needs the fix.
     #[serde(default)]
     pub caller_actions: BTreeSet<String>,
+    /// Actions the ECS agent itself calls to start a task (image pull, awslogs, secrets): a
+    /// pasted denial of one, with nothing else saying when it happened, is read as a startup
+    /// failure rather than the application's.
+    #[serde(default)]
+    pub agent_startup_actions: BTreeSet<String>,
 }
 
 /// All the tables, merged over every rule file loaded.
@@ -257,6 +262,14 @@ impl Knowledge {
     /// Whether this is the action of a caller that starts or deploys tasks.
     pub fn is_caller_action(&self, action: &str) -> bool {
         self.roles.caller_actions.iter().any(|a| a.eq_ignore_ascii_case(action))
+    }
+
+    /// Whether the ECS agent calls this action to start a task.
+    pub fn is_agent_startup_action(&self, action: &str) -> bool {
+        self.roles
+            .agent_startup_actions
+            .iter()
+            .any(|a| a.eq_ignore_ascii_case(action))
     }
 
     /// Whether only an execution role ever calls this action's service.

@@ -203,6 +203,17 @@ impl Catalogue {
                 }
             }
             k.roles.caller_actions.extend(roles.caller_actions);
+            for a in &roles.agent_startup_actions {
+                if !is_action(a) {
+                    errors.push(file_err(
+                        None,
+                        format!(
+                            "`roles.agent_startup_actions` entry `{a}` is not an IAM action like `ecr:BatchGetImage`"
+                        ),
+                    ));
+                }
+            }
+            k.roles.agent_startup_actions.extend(roles.agent_startup_actions);
         }
         k.resource_sources.extend(raw.resource_sources);
         for (action, facts) in raw.action_facts {

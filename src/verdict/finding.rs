@@ -130,7 +130,14 @@ pub(super) fn build(
     let facts = gather_facts(texts, ti, h, matcher);
     let finding_phase = match phase::of_rule(rule.phase) {
         Some(p) => p,
-        None if t.field == Field::Logs && phase == Phase::Unknown => Phase::Runtime,
+        // A pasted line with nothing saying when: the ECS agent's own startup calls are startup
+        // failures, anything else the application's.
+        None if t.field == Field::Logs && phase == Phase::Unknown => {
+            match facts.action.as_deref().filter(|a| k.is_agent_startup_action(a)) {
+                Some(_) if !facts.action_inferred => Phase::Startup,
+                _ => Phase::Runtime,
+            }
+        }
         None => phase,
     };
     let phase_agrees = rule.phase == RulePhase::Any || phase == Phase::Unknown || finding_phase == phase;

@@ -261,3 +261,24 @@ fn a_neighbour_in_another_container_lends_no_action() {
         .expect("the Ruby denial is a finding");
     assert!(ruby.permissions.is_empty(), "{:?}", ruby.permissions);
 }
+
+/// A paste cut down to IAM's tail, with nothing saying when it happened: a call the ECS agent
+/// makes to start a task is the execution role's, any other the application's.
+#[test]
+fn a_pasted_denial_tail_is_startup_only_for_the_agents_own_calls() {
+    let m = matcher();
+    let agent = explain(
+        "...no identity-based policy allows the ssm:GetParameters action",
+        &m,
+        &Options::default(),
+    );
+    assert_eq!(agent.verdict.culprit, Culprit::ExecutionRole, "{:?}", agent.verdict);
+    assert_eq!(agent.verdict.permissions, vec!["ssm:GetParameters".to_string()]);
+    let app = explain(
+        "...no identity-based policy allows the s3:PutObject action",
+        &m,
+        &Options::default(),
+    );
+    assert_eq!(app.verdict.culprit, Culprit::TaskRole, "{:?}", app.verdict);
+    assert_eq!(app.verdict.permissions, vec!["s3:PutObject".to_string()]);
+}

@@ -23,8 +23,9 @@ static DENIAL_WORD: LazyRegex = LazyRegex::constant(
     r"AccessDenied|Access Denied|not authorized|Forbidden|UnauthorizedOperation|AuthorizationError",
     true,
 );
-/// `on resource: "arn"`, or SES's ``on resource `arn'``.
-static RESOURCE: LazyRegex = LazyRegex::constant(r#"\bon resource:?\s*["`]?([^\s"'`]+)"#, true);
+/// `on resource: "arn"`, or SES's ``on resource `arn'`` (a quote after a colon, a backtick after a
+/// space: never a bare word, "on resource because ...").
+static RESOURCE: LazyRegex = LazyRegex::constant(r#"\bon resource(?::\s*["'`]?|\s+`)([^\s"'`:][^\s"'`]*)"#, true);
 /// Compiles the extractors now (a live run does it while it waits for the logs).
 pub fn precompile() {
     for re in [&PRINCIPAL, &ACTION, &BARE_ACTION, &DENIAL_WORD, &RESOURCE] {
@@ -251,6 +252,15 @@ mod tests {
             f.principal.expect("principal").name.as_deref(),
             Some("gost-staging-api-ECSTask")
         );
+    }
+
+    #[test]
+    fn a_resource_follows_a_colon_or_a_backtick_never_a_bare_word() {
+        let quoted = facts("User: arn:aws:sts::123456789012:assumed-role/app/abc is not authorized to perform: s3:PutObject on resource: 'arn:aws:s3:::b/k'");
+        assert_eq!(quoted.resource.as_deref(), Some("arn:aws:s3:::b/k"));
+        let prose = facts("failed to acquire lock on resource because User: arn:aws:sts::123456789012:assumed-role/app/abc is not authorized to perform: dynamodb:PutItem");
+        assert_eq!(prose.resource, None);
+        assert_eq!(facts("AccessDenied on resources matching prod-*").resource, None);
     }
 
     #[test]

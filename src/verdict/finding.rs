@@ -8,7 +8,7 @@ use super::{culprit, fix, phase, resource, Finding, Options, Phase, RankKey};
 use crate::evidence::{Evidence, Field, Text};
 use crate::rules::engine::{Hit, Matcher};
 use crate::rules::extract::{self, Facts};
-use crate::rules::{is_action, Category, Culprit, Rule, RuleCulprit, RulePhase};
+use crate::rules::{is_action, Category, Culprit, Knowledge, Rule, RuleCulprit, RulePhase};
 use crate::sanitize;
 
 /// Where a text came from, as the output names it: `logs:app:42`, `container-reason:app`, ...
@@ -55,30 +55,19 @@ fn gather_facts(texts: &[Text<'_>], ti: usize, h: &Hit, matcher: &Matcher) -> Fa
     }
     // A denial line that names no action (Ruby's `Aws::S3::Errors::AccessDenied in Job`) is often
     // followed or preceded by AWS's own sentence naming it: the action, the principal and the
-    // resource come from that neighbour, when the rule itself names no permission.
-    let bare = f.action.is_none() && matcher.rules()[h.rule].permissions.is_empty();
-    if t.field == Field::Logs && (bare || f.operation.is_none() || f.service.is_none() || f.principal.is_none()) {
+    // resource come from that neighbour, when the rule is a denial that names no permission.
+    let rule = &matcher.rules()[h.rule];
+    if t.field == Field::Logs && f.action.is_none() && rule.permissions.is_empty() && rule.category == Category::Iam {
+        borrow_action(texts, ti, &mut f, k);
+    }
+    if t.field == Field::Logs && (f.operation.is_none() || f.service.is_none() || f.principal.is_none()) {
         // Up to NEIGHBOURS lines either side in the same container (`texts` may hold only the
         // lines around matches: the line numbers say which are neighbours).
         let lo = ti.saturating_sub(NEIGHBOURS);
         let hi = (ti + NEIGHBOURS + 1).min(texts.len());
         for (j, n) in texts.iter().enumerate().take(hi).skip(lo) {
-            let near = n.line.zip(t.line).is_some_and(|(a, b)| a.abs_diff(b) <= NEIGHBOURS);
-            if j == ti || n.field != Field::Logs || n.container != t.container || !near {
+            if j == ti || !neighbour(t, n) {
                 continue;
-            }
-            if f.action.is_none() && bare {
-                let nf = extract::facts(&sanitize::terminal_safe(&n.text), k);
-                let same_principal = match (&f.principal, &nf.principal) {
-                    (Some(a), Some(b)) => a.arn == b.arn,
-                    _ => true,
-                };
-                if nf.action.is_some() && !nf.action_inferred && same_principal {
-                    f.action = nf.action;
-                    f.resource = f.resource.take().or(nf.resource);
-                    f.principal = f.principal.take().or(nf.principal);
-                    f.policy = f.policy.take().or(nf.policy);
-                }
             }
             let (s, o) = extract::service_operation(&n.text, k);
             if f.operation.is_none() {
@@ -109,6 +98,51 @@ fn gather_facts(texts: &[Text<'_>], ti: usize, h: &Hit, matcher: &Matcher) -> Fa
         f.policy = extract::policy_layer(&t.text, f.action.as_deref(), k);
     }
     f
+}
+
+/// `n` is a log line of the same container within [`NEIGHBOURS`] lines of `t` (`texts` may hold
+/// only the lines around matches: the line numbers say which are neighbours).
+fn neighbour(t: &Text<'_>, n: &Text<'_>) -> bool {
+    let near = n.line.zip(t.line).is_some_and(|(a, b)| a.abs_diff(b) <= NEIGHBOURS);
+    n.field == Field::Logs && n.container == t.container && near
+}
+
+/// Completes a denial that names no action from the nearest neighbour naming one explicitly
+/// (AWS's own sentence), if it is about the same principal and the same service as the line
+/// itself says (`Aws::S3::Errors::AccessDenied` borrows no `sqs:` action).
+fn borrow_action(texts: &[Text<'_>], ti: usize, f: &mut Facts, k: &Knowledge) {
+    let t = &texts[ti];
+    let own_service = f
+        .service
+        .clone()
+        .or_else(|| extract::service_operation(&t.text, k).0)
+        .and_then(|s| k.service_prefix(&s));
+    let nearest_first = (1..=NEIGHBOURS).flat_map(|d| [ti.checked_sub(d), ti.checked_add(d)]);
+    for j in nearest_first.flatten().filter(|&j| j < texts.len()) {
+        let n = &texts[j];
+        if !neighbour(t, n) {
+            continue;
+        }
+        let nf = extract::facts(&sanitize::terminal_safe(&n.text), k);
+        let Some(action) = nf.action.as_deref().filter(|_| !nf.action_inferred) else {
+            continue;
+        };
+        let same_principal = match (&f.principal, &nf.principal) {
+            (Some(a), Some(b)) => a.arn == b.arn,
+            _ => true,
+        };
+        let action_service = action.split(':').next().unwrap_or_default();
+        let same_service = own_service
+            .as_deref()
+            .is_none_or(|s| s.eq_ignore_ascii_case(action_service));
+        if same_principal && same_service {
+            f.action = nf.action;
+            f.resource = f.resource.take().or(nf.resource);
+            f.principal = f.principal.take().or(nf.principal);
+            f.policy = f.policy.take().or(nf.policy);
+            return;
+        }
+    }
 }
 
 /// Builds the finding of one hit.

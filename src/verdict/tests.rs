@@ -282,3 +282,23 @@ fn a_pasted_denial_tail_is_startup_only_for_the_agents_own_calls() {
     assert_eq!(app.verdict.culprit, Culprit::TaskRole, "{:?}", app.verdict);
     assert_eq!(app.verdict.permissions, vec!["s3:PutObject".to_string()]);
 }
+
+/// A bare S3 denial beside a denial of another service's action borrows nothing from it.
+#[test]
+fn a_bare_denial_borrows_only_its_own_services_action() {
+    let lines = [
+        "Aws::S3::Errors::AccessDenied in Job",
+        "WARN retrying: User: arn:aws:sts::123456789012:assumed-role/app/abc is not authorized to perform: sqs:ReceiveMessage on resource: arn:aws:sqs:us-east-1:123456789012:q",
+    ];
+    let d = diagnose(
+        &runtime_task(Some("app"), Some("exec"), "FARGATE", &lines),
+        &matcher(),
+        &Options::default(),
+    );
+    let ruby = d
+        .findings
+        .iter()
+        .find(|f| f.rule_id == "ruby-sdk-access-denied")
+        .expect("the Ruby denial is a finding");
+    assert!(ruby.permissions.is_empty(), "{:?}", ruby.permissions);
+}

@@ -622,8 +622,7 @@ fn changed_after_stop(plan: &Plan, c: &Collected) -> Vec<String> {
         .iter()
         .chain(&c.boundary)
         .filter_map(|m| {
-            let when = m.updated.as_deref()?;
-            let t = crate::evidence::Timestamp::parse_iso(when)?;
+            let t = m.updated?;
             (t.0 > stopped).then(|| {
                 format!(
                     "{} changed at {} (its default is now {}), after the task stopped at {}: the version in force \

@@ -24,8 +24,9 @@ pub struct Managed {
     pub arn: String,
     /// The default version id, once GetPolicy answered.
     pub version: Option<String>,
-    /// GetPolicy's `UpdateDate`: when the policy last changed (a new default version).
-    pub updated: Option<String>,
+    /// GetPolicy's `UpdateDate`: when the policy last changed (a new default version). An ISO
+    /// 8601 string as IAM and the CLI give it, or epoch seconds as other tools dump it.
+    pub updated: Option<crate::evidence::Timestamp>,
     /// GetPolicyVersion's answer (or the error of GetPolicy / GetPolicyVersion).
     pub document: Result<Value, ReadError>,
 }
@@ -353,8 +354,7 @@ pub async fn collect(plan: &Plan, reader: &impl Reader) -> Collected {
                 .get(i)
                 .and_then(|a| a.as_ref().ok())
                 .and_then(|v| v.pointer("/Policy/UpdateDate"))
-                .and_then(Value::as_str)
-                .map(str::to_string),
+                .and_then(|d| serde_json::from_value::<crate::evidence::Timestamp>(d.clone()).ok()),
             document: doc.unwrap_or_else(|| {
                 Err(gp_answers
                     .get(i)

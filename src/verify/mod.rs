@@ -396,6 +396,7 @@ fn scrub(v: &mut Verification, opts: &Options) {
     v.checked.iter_mut().for_each(c);
     v.missing_context.iter_mut().for_each(c);
     v.could_still_deny.iter_mut().for_each(c);
+    v.changed_after_stop.iter_mut().for_each(c);
     v.disagreement.iter_mut().for_each(c);
     let st = |s: &mut StatementRef| {
         s.policy = crate::verdict::clean(&s.policy, opts);

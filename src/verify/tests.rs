@@ -272,6 +272,42 @@ fn a_managed_policy_changed_after_the_stop_is_named() {
     assert!(before.changed_after_stop.is_empty(), "{before:?}");
     let unknown_stop = block(verify(&ssm_plan(), &reader("2026-11-23T09:40:12Z"), false));
     assert!(unknown_stop.changed_after_stop.is_empty(), "{unknown_stop:?}");
+    // Epoch seconds (as other tools dump the answer) count too.
+    let r = one_inline(allow("logs:PutLogEvents", "*"))
+        .with(
+            Call::ListAttachedRolePolicies { role: role(ROLE) },
+            Ok(json!({"AttachedPolicies": [{"PolicyName": "app-secrets", "PolicyArn": arn}]})),
+        )
+        .with(
+            Call::GetPolicy { arn: arn.into() },
+            Ok(json!({"Policy": {"Arn": arn, "DefaultVersionId": "v3", "UpdateDate": 1_795_425_612}})),
+        )
+        .with(
+            Call::GetPolicyVersion {
+                arn: arn.into(),
+                version: "v3".into(),
+            },
+            Ok(json!({"PolicyVersion": {"Document": allow("ssm:GetParameters", "*"), "VersionId": "v3"}})),
+        );
+    let epoch = block(verify(&plan, &r, false));
+    assert_eq!(epoch.changed_after_stop.len(), 1, "{epoch:?}");
+}
+
+/// The note quotes a policy ARN from AWS's answer: it is cleaned like every other string
+/// (escape sequences gone, account ids masked when asked).
+#[test]
+fn the_changed_after_stop_note_is_scrubbed() {
+    let mut v = block(verify(&ssm_plan(), &one_inline(allow("ssm:GetParameters", "*")), false));
+    v.changed_after_stop = vec!["arn:aws:iam::123456789012:policy/x\u{1b}[31m`](http://evil.example) changed".into()];
+    let opts = Options {
+        redact: crate::sanitize::RedactOptions {
+            secrets: true,
+            accounts: true,
+        },
+    };
+    super::scrub(&mut v, &opts);
+    let note = &v.changed_after_stop[0];
+    assert!(!note.contains('\u{1b}') && !note.contains("123456789012"), "{note:?}");
 }
 
 /// With the role's facts prefetched beside the logs, verification costs two rounds after the

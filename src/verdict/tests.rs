@@ -254,12 +254,7 @@ fn a_neighbour_in_another_container_lends_no_action() {
         }],
     });
     let d = diagnose(&ev, &matcher(), &Options::default());
-    let ruby = d
-        .findings
-        .iter()
-        .find(|f| f.rule_id == "ruby-sdk-access-denied")
-        .expect("the Ruby denial is a finding");
-    assert!(ruby.permissions.is_empty(), "{:?}", ruby.permissions);
+    assert_ruby_denial_names_no_action(&d);
 }
 
 /// A paste cut down to IAM's tail, with nothing saying when it happened: a call the ECS agent
@@ -267,20 +262,15 @@ fn a_neighbour_in_another_container_lends_no_action() {
 #[test]
 fn a_pasted_denial_tail_is_startup_only_for_the_agents_own_calls() {
     let m = matcher();
-    let agent = explain(
-        "...no identity-based policy allows the ssm:GetParameters action",
-        &m,
-        &Options::default(),
-    );
-    assert_eq!(agent.verdict.culprit, Culprit::ExecutionRole, "{:?}", agent.verdict);
-    assert_eq!(agent.verdict.permissions, vec!["ssm:GetParameters".to_string()]);
-    let app = explain(
-        "...no identity-based policy allows the s3:PutObject action",
-        &m,
-        &Options::default(),
-    );
-    assert_eq!(app.verdict.culprit, Culprit::TaskRole, "{:?}", app.verdict);
-    assert_eq!(app.verdict.permissions, vec!["s3:PutObject".to_string()]);
+    for (action, want) in [
+        ("ssm:GetParameters", Culprit::ExecutionRole),
+        ("s3:PutObject", Culprit::TaskRole),
+    ] {
+        let paste = format!("...no identity-based policy allows the {action} action");
+        let d = explain(&paste, &m, &Options::default());
+        assert_eq!(d.verdict.culprit, want, "{:?}", d.verdict);
+        assert_eq!(d.verdict.permissions, vec![action.to_string()]);
+    }
 }
 
 /// A bare S3 denial beside a denial of another service's action borrows nothing from it.
@@ -295,6 +285,11 @@ fn a_bare_denial_borrows_only_its_own_services_action() {
         &matcher(),
         &Options::default(),
     );
+    assert_ruby_denial_names_no_action(&d);
+}
+
+/// The Ruby SDK's bare denial is a finding that names no action.
+fn assert_ruby_denial_names_no_action(d: &Diagnosis) {
     let ruby = d
         .findings
         .iter()

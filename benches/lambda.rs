@@ -12,7 +12,7 @@ use std::time::Duration;
 #[path = "../tests/support/mod.rs"]
 mod support;
 
-use support::lambda::{self, event, seeded_task, sibling, Invocation, Receiver, RuntimeApi};
+use support::lambda::{self, event, seeded_task, sibling, Invocation};
 use support::moto::Moto;
 
 const EVENTS: usize = 30;
@@ -30,22 +30,13 @@ struct Timing {
 /// Runs one runner over `n` stops of the seeded task's service and times it.
 fn run(moto: &Moto, task: &serde_json::Value, n: usize, verify: bool) -> Timing {
     let events: Vec<Invocation> = (0..n).map(|i| Invocation::new(&event(&sibling(task, i)))).collect();
-    let api = RuntimeApi::start(events);
-    let hook = Receiver::start(vec![]);
-    let dir = tempfile::tempdir().expect("tempdir");
-    let url = hook.url("hook");
-    let f = lambda::start(
-        &api,
-        &moto.endpoint,
-        &[
-            ("ECSDOCTOR_WEBHOOK_URL", &url),
-            ("ECSDOCTOR_DEDUP_WINDOW", "0"),
-            ("ECSDOCTOR_VERIFY", if verify { "true" } else { "false" }),
-        ],
-        dir.path(),
-    );
-    let answered = api.wait_answers(n, WAIT);
-    let logs = f.stop();
+    let env = [
+        ("ECSDOCTOR_DEDUP_WINDOW", "0"),
+        ("ECSDOCTOR_VERIFY", if verify { "true" } else { "false" }),
+    ];
+    let lambda::Run {
+        api, logs, answered, ..
+    } = lambda::run(moto, events, &env, WAIT);
     assert!(
         answered,
         "the runner answered too few events; its log:\n{}",

@@ -157,20 +157,15 @@ fn lambda_checks_the_verdict_against_the_accounts_policies() {
     let (task, _) = seeded_task(&moto, "runtime-s3-denied");
     moto.seed_iam("task-role-allowed");
     for verify in [true, false] {
-        let api = RuntimeApi::start(vec![Invocation::new(&event(&task))]);
-        let hook = Receiver::start(vec![]);
-        let dir = tempfile::tempdir().expect("tempdir");
-        let url = hook.url("hook");
-        let env = [
-            ("ECSDOCTOR_WEBHOOK_URL", url.as_str()),
-            ("ECSDOCTOR_VERIFY", if verify { "true" } else { "false" }),
-        ];
         // The default is to verify: leave the variable out for that run.
-        let env = if verify { &env[..1] } else { &env[..] };
-        let f = lambda::start(&api, &moto.endpoint, env, dir.path());
-        let done = api.wait_answers(1, WAIT);
-        let logs = f.stop();
-        assert!(done, "the event was not answered\n{}", logs.context());
+        let env: &[(&str, &str)] = if verify { &[] } else { &[("ECSDOCTOR_VERIFY", "false")] };
+        let lambda::Run {
+            api,
+            hook,
+            logs,
+            answered,
+        } = lambda::run(&moto, vec![Invocation::new(&event(&task))], env, WAIT);
+        assert!(answered, "the event was not answered\n{}", logs.context());
         assert_eq!(statuses(&api), ["posted"], "{}", logs.context());
         let texts = hook.texts();
         let message = texts.first().expect("one message");
@@ -200,19 +195,13 @@ fn lambda_folds_a_burst_of_one_cause_into_one_summary() {
     let mut events: Vec<Invocation> = (0..20).map(|i| Invocation::new(&event(&sibling(&task, i)))).collect();
     events.push(Invocation::new(&tick()).after(Duration::from_secs(6)));
     let n = events.len();
-    let api = RuntimeApi::start(events);
-    let hook = Receiver::start(vec![]);
-    let dir = tempfile::tempdir().expect("tempdir");
-    let url = hook.url("hook");
-    let f = lambda::start(
-        &api,
-        &moto.endpoint,
-        &[("ECSDOCTOR_WEBHOOK_URL", &url), ("ECSDOCTOR_DEDUP_WINDOW", "5s")],
-        dir.path(),
-    );
-    let done = api.wait_answers(n, WAIT);
-    let logs = f.stop();
-    assert!(done, "{:?}\n{}", statuses(&api), logs.context());
+    let lambda::Run {
+        api,
+        hook,
+        logs,
+        answered,
+    } = lambda::run(&moto, events, &[("ECSDOCTOR_DEDUP_WINDOW", "5s")], WAIT);
+    assert!(answered, "{:?}\n{}", statuses(&api), logs.context());
     assert_all_answered(&api, n, &logs);
     let st = statuses(&api);
     assert_eq!(st[0], "posted", "{st:?}");

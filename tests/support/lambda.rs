@@ -582,6 +582,36 @@ pub fn tick() -> Value {
     })
 }
 
+/// One finished run of the runner: the Runtime API stand-in (its answers), the webhook receiver
+/// (its posts), the function's logs, and whether every event was answered in time.
+pub struct Run {
+    pub api: RuntimeApi,
+    pub hook: Receiver,
+    pub logs: Logs,
+    pub answered: bool,
+}
+
+/// Runs `ecsdoctor lambda` over `events` against moto, posting to a receiver at `/hook` (`env`
+/// adds to `ECSDOCTOR_WEBHOOK_URL`), until all are answered or `wait` passes, then stops it.
+pub fn run(moto: &Moto, events: Vec<Invocation>, env: &[(&str, &str)], wait: Duration) -> Run {
+    let n = events.len();
+    let api = RuntimeApi::start(events);
+    let hook = Receiver::start(vec![]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = hook.url("hook");
+    let mut all = vec![("ECSDOCTOR_WEBHOOK_URL", url.as_str())];
+    all.extend_from_slice(env);
+    let f = start(&api, &moto.endpoint, &all, dir.path());
+    let answered = api.wait_answers(n, wait);
+    let logs = f.stop();
+    Run {
+        api,
+        hook,
+        logs,
+        answered,
+    }
+}
+
 /// Runs `tests/moto/lambda_helpers.py` against moto and returns its JSON.
 pub fn helper(moto: &Moto, args: &[&str]) -> Value {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/moto/lambda_helpers.py");

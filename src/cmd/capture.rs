@@ -35,12 +35,7 @@ pub fn run(args: &CaptureArgs) -> Outcome {
     if let Some(matcher) = &matcher {
         // The diagnosis decides what verification reads; the bundle keeps the raw answers, so
         // nothing here is masked.
-        let opts = Options {
-            redact: crate::sanitize::RedactOptions {
-                secrets: true,
-                accounts: false,
-            },
-        };
+        let opts = Options::default();
         let mut d = diagnose(&ev, matcher, &opts);
         let plain = d.clone();
         block_on_aws_in(&rt, "reading the role's policies", async {

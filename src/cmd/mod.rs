@@ -145,16 +145,9 @@ pub fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
         .map_err(|e| Failure::new(crate::error::EXIT_AWS, format!("cannot start the async runtime: {e}")))
 }
 
-/// Runs an AWS fetch to completion on a fresh runtime, with a spinner on stderr while it runs.
-pub fn block_on_aws<T>(
-    message: &str,
-    fetch: impl std::future::Future<Output = Result<T, crate::error::SourceError>>,
-) -> Result<T, Failure> {
-    block_on_aws_in(&runtime()?, message, fetch)
-}
-
-/// [`block_on_aws`] on a runtime that lives on: what it started in the background (verification's
-/// reads beside the logs) keeps running for the next step.
+/// Runs an AWS fetch to completion on `rt`, with a spinner on stderr while it runs. The runtime
+/// lives on: what it started in the background (verification's reads beside the logs) keeps
+/// running for the next step.
 pub fn block_on_aws_in<T>(
     rt: &tokio::runtime::Runtime,
     message: &str,

@@ -95,13 +95,7 @@ pub fn verify(
     if matches!(verifier, Verifier::Off) {
         return Ok(());
     }
-    let plain = if opts.redact.accounts {
-        let mut o = *opts;
-        o.redact.accounts = false;
-        diagnose(ev, matcher, &o)
-    } else {
-        d.clone()
-    };
+    let plain = crate::verify::unmasked(d, ev, matcher, opts);
     let k = matcher.knowledge();
     match verifier {
         Verifier::Off => {}
@@ -139,9 +133,7 @@ pub fn live(
     limits: Limits,
     matcher: &Arc<Matcher>,
 ) -> Result<(Evidence, Verifier), Failure> {
-    let mut aws = aws_options(&args.aws)?;
-    aws.verify = !args.verify.no_verify;
-    let mut src = AwsSource::new(aws, limits);
+    let mut src = live_source(args, limits)?;
     // While the logs are read, diagnose the task and its definition on another thread: the
     // regexes of the rules they touch (and the redaction patterns) are compiled by the time the
     // logs arrive. Its result is dropped; the real diagnosis follows with the logs.
@@ -163,15 +155,27 @@ pub fn live(
     );
     logs_in.store(true, Ordering::Relaxed);
     let ev = ev?;
-    let verifier = if args.verify.no_verify {
+    Ok((ev, live_verifier(args, src, rt)))
+}
+
+/// The live source of `why` (and `why --event`): the AWS options, reading the roles beside the logs
+/// unless --no-verify.
+fn live_source(args: &WhyArgs, limits: Limits) -> Result<AwsSource, Failure> {
+    let mut aws = aws_options(&args.aws)?;
+    aws.verify = !args.verify.no_verify;
+    Ok(AwsSource::new(aws, limits))
+}
+
+/// What checks a live verdict: the source and its runtime, or nothing with --no-verify.
+fn live_verifier(args: &WhyArgs, src: AwsSource, rt: tokio::runtime::Runtime) -> Verifier {
+    if args.verify.no_verify {
         // Nothing more to read: leave the idle connections to the OS instead of waiting for
         // the runtime's workers to wind down.
         rt.shutdown_background();
         Verifier::Off
     } else {
         Verifier::Live(Box::new((src, rt)))
-    };
-    Ok((ev, verifier))
+    }
 }
 
 /// Runs a future that does no real async work (the bundle source) to completion.
@@ -201,20 +205,10 @@ pub fn event_evidence(path: &Path, args: &WhyArgs, limits: Limits) -> Result<(Ev
             format!("{}: the event's detail has no taskArn", path.display()),
         ));
     }
-    let mut aws = aws_options(&args.aws)?;
-    aws.verify = !args.verify.no_verify;
-    let src = AwsSource::new(aws, limits);
+    let src = live_source(args, limits)?;
     let rt = runtime()?;
     let ev = block_on_aws_in(&rt, "reading the task definition and logs from AWS", async {
         Ok(src.complete_task(ev.task).await)
     })?;
-    let verifier = if args.verify.no_verify {
-        // Nothing more to read: leave the idle connections to the OS instead of waiting for
-        // the runtime's workers to wind down.
-        rt.shutdown_background();
-        Verifier::Off
-    } else {
-        Verifier::Live(Box::new((src, rt)))
-    };
-    Ok((ev, verifier))
+    Ok((ev, live_verifier(args, src, rt)))
 }

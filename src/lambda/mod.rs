@@ -218,13 +218,7 @@ impl Runner {
         let mut d = diagnose(&ev, &self.matcher, &opts);
         if self.config.verify {
             // Verification plans from whole ARNs, and shares the reads' budget.
-            let plain = if opts.redact.accounts {
-                let mut o = opts;
-                o.redact.accounts = false;
-                diagnose(&ev, &self.matcher, &o)
-            } else {
-                d.clone()
-            };
+            let plain = crate::verify::unmasked(&d, &ev, &self.matcher, &opts);
             source
                 .verify(&mut d, &plain, &ev, false, self.matcher.knowledge(), &opts)
                 .await;

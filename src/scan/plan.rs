@@ -219,6 +219,18 @@ pub struct Filter {
     pub since: Option<(String, Duration)>,
 }
 
+impl Filter {
+    /// `--since` as a cutoff in ms since the epoch: what stopped (or happened) before it is left out.
+    fn cutoff_ms(&self) -> Option<i64> {
+        let (_, d) = self.since.as_ref()?;
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0);
+        Some(now - d.as_millis() as i64)
+    }
+}
+
 /// Applies `--service` (by the task's group, since not every ListTasks honours serviceName) and
 /// `--since` (by stoppedAt; tasks without one are kept and counted in a note).
 pub fn filter_tasks(mut tasks: Vec<Task>, f: &Filter, notes: &mut Vec<String>) -> Vec<Task> {
@@ -233,12 +245,7 @@ pub fn filter_tasks(mut tasks: Vec<Task>, f: &Filter, notes: &mut Vec<String>) -
             ));
         }
     }
-    if let Some((raw, d)) = &f.since {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_millis() as i64)
-            .unwrap_or(0);
-        let cutoff = now - d.as_millis() as i64;
+    if let (Some((raw, _)), Some(cutoff)) = (&f.since, f.cutoff_ms()) {
         let before = tasks.len();
         let unknown = tasks.iter().filter(|t| t.stopped_at.is_none()).count();
         tasks.retain(|t| t.stopped_at.is_none_or(|s| s.0 >= cutoff));
@@ -358,18 +365,15 @@ pub fn event_results(
     matcher: &Matcher,
     opts: &Options,
 ) -> Vec<TaskResult> {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0);
+    let cutoff = f.cutoff_ms();
     let hints = crate::verdict::Hints {
         started: Some(false),
         ..crate::verdict::Hints::default()
     };
     events
         .iter()
-        .filter(|e| match (&f.since, e.created_at) {
-            (Some((_, d)), Some(t)) => t.0 >= now - d.as_millis() as i64,
+        .filter(|e| match (cutoff, e.created_at) {
+            (Some(c), Some(t)) => t.0 >= c,
             _ => true,
         })
         .filter_map(|e| {

@@ -285,6 +285,18 @@ pub async fn verify_diagnosis(
     }
 }
 
+/// The diagnosis verification plans from: `d` itself, or `d` again without account masking
+/// (`--redact-accounts`), since the reads need whole ARNs.
+pub fn unmasked(d: &Diagnosis, ev: &Evidence, matcher: &crate::rules::engine::Matcher, opts: &Options) -> Diagnosis {
+    if opts.redact.accounts {
+        let mut o = *opts;
+        o.redact.accounts = false;
+        crate::verdict::diagnose(ev, matcher, &o)
+    } else {
+        d.clone()
+    }
+}
+
 /// Makes the verdict follow the verification, and attaches it (scrubbed: policy names, Sids and
 /// errors come from AWS). The verdict moves to the evaluated layer when the evaluation read an
 /// explicit Deny, or when the message named no layer beyond the role's own policies; a layer the

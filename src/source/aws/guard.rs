@@ -78,6 +78,18 @@ impl Tracer {
         self.round.load(Ordering::SeqCst)
     }
 
+    /// The read-only check every call goes through, SDK client or signed request: `operation` must
+    /// be on `allowed`; then the call is recorded. The error is the one-line refusal.
+    pub fn admit(&self, service: &str, operation: &str, allowed: &[&str]) -> Result<(), String> {
+        if !allowed.contains(&operation) {
+            return Err(format!(
+                "ecsdoctor is read-only and refused to send {service}:{operation}"
+            ));
+        }
+        self.record(service, operation);
+        Ok(())
+    }
+
     /// Records one call in the current round (and in the trace file, if any).
     pub fn record(&self, service: &str, operation: &str) {
         let round = self.round.load(Ordering::SeqCst);
@@ -118,11 +130,7 @@ impl Intercept for Guard {
             Some(m) => (m.service().to_string(), m.name().to_string()),
             None => return Err("ecsdoctor refused an AWS call it could not identify".into()),
         };
-        if !ALLOWED_OPERATIONS.contains(&op.as_str()) {
-            return Err(format!("ecsdoctor is read-only and refused to send {service}:{op}").into());
-        }
-        self.0.record(&service, &op);
-        Ok(())
+        Ok(self.0.admit(&service, &op, ALLOWED_OPERATIONS)?)
     }
 }
 

@@ -396,17 +396,13 @@ impl Signed {
         delivery: bool,
     ) -> Result<(u16, String), SignedError> {
         let allowed = if delivery {
-            DELIVERY_OPERATIONS.contains(&operation)
+            DELIVERY_OPERATIONS
         } else {
-            ALLOWED_OPERATIONS.contains(&operation)
+            ALLOWED_OPERATIONS
         };
-        if !allowed {
-            return Err(transport(format!(
-                "ecsdoctor is read-only and refused to send {}:{operation}",
-                service.name()
-            )));
-        }
-        self.tracer.record(service.name(), operation);
+        self.tracer
+            .admit(service.name(), operation, allowed)
+            .map_err(transport)?;
         let work = async {
             let mut delay = self.initial_backoff;
             let mut attempt = 1;

@@ -123,9 +123,8 @@ impl Matcher {
     pub fn scan(&self, field: Field, text: &str) -> Vec<Hit> {
         let bit = field_bit(field);
         self.prefilter(Some(field), text)
-            .candidates(text)
+            .candidates_where(text, |r| self.fields[r] & bit != 0)
             .into_iter()
-            .filter(|&r| self.fields[r] & bit != 0)
             .filter_map(|r| self.captures_of(r, text))
             .collect()
     }

@@ -70,7 +70,13 @@ impl Prefilter {
 
     /// The rules that may match `text`, in rule order.
     pub fn candidates(&self, text: &str) -> Vec<usize> {
-        let mut out = self.always.clone();
+        self.candidates_where(text, |_| true)
+    }
+
+    /// [`Prefilter::candidates`] among the rules `keep` accepts (those looking in the field at
+    /// hand): a line holding no literal of those costs no allocation.
+    pub fn candidates_where(&self, text: &str, keep: impl Fn(usize) -> bool) -> Vec<usize> {
+        let mut out: Vec<usize> = self.always.iter().copied().filter(|&r| keep(r)).collect();
         let Some(ac) = &self.automaton else {
             return out;
         };
@@ -86,7 +92,7 @@ impl Prefilter {
             let lit = m.pattern().as_usize();
             if !seen.contains(&lit) {
                 seen.push(lit);
-                out.extend_from_slice(&self.owners[lit]);
+                out.extend(self.owners[lit].iter().copied().filter(|&r| keep(r)));
             }
         }
         if !seen.is_empty() {

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use super::calls::{Call, ReadError};
-use super::collect::{Collected, KeyState, Managed};
+use super::collect::{key_policy_read, region_of, Collected, KeyState, Managed};
 use super::resources;
 use super::{decision_name, ActionCheck, On, Plan, Status, Unreadable, Verification};
 use crate::arn::Arn;
@@ -165,10 +165,7 @@ fn parse_all(plan: &Plan, c: &Collected) -> Parsed {
     }
     match &c.key {
         Some(KeyState::Customer { arn, policy }) => {
-            let call = Call::GetKeyPolicy {
-                region: Arn::parse(arn).map(|a| a.region.to_string()).unwrap_or_default(),
-                key: arn.clone(),
-            };
+            let call = key_policy_read(arn, plan);
             match policy {
                 Ok(v) => match parse(v, &format!("key policy of {arn}")) {
                     Ok(pol) => {
@@ -323,16 +320,10 @@ fn check_one(plan: &Plan, c: &Collected, p: &Parsed, action: &str, on: &On) -> C
         nothing_to_check: false,
     };
     let (resource, region, on_key) = match on {
-        On::Resource(r) => {
-            let region = Arn::parse(r).map(|a| a.region.to_string()).filter(|r| !r.is_empty());
-            (r.clone(), region.unwrap_or_else(|| plan.region.clone()), false)
-        }
+        On::Resource(r) => (r.clone(), region_of(r, plan), false),
         On::Any => ("*".to_string(), plan.region.clone(), false),
         On::Key => match &c.key {
-            Some(KeyState::Customer { arn, .. }) => {
-                let region = Arn::parse(arn).map(|a| a.region.to_string()).unwrap_or_default();
-                (arn.clone(), region, true)
-            }
+            Some(KeyState::Customer { arn, .. }) => (arn.clone(), region_of(arn, plan), true),
             state => {
                 let mut skipped = not_checked(
                     p.key_note

@@ -267,11 +267,11 @@ pub async fn collect(plan: &Plan, reader: &impl Reader) -> Collected {
     } else {
         None
     };
-    if let Some(c) = key_policy_call(&key_from_1) {
+    if let Some(c) = key_policy_call(&key_from_1, plan) {
         s2.push(c);
     }
     let mut a2 = stage(reader, &s2).await;
-    let key_answer_2 = key_policy_call(&key_from_1).and_then(|_| a2.pop());
+    let key_answer_2 = key_policy_call(&key_from_1, plan).and_then(|_| a2.pop());
     let res_answers = if early {
         res_answers1
     } else {
@@ -330,11 +330,11 @@ pub async fn collect(plan: &Plan, reader: &impl Reader) -> Collected {
         })
         .collect();
     let mut s3: Vec<Call> = version_calls.iter().map(|(_, c)| c.clone()).collect();
-    if let Some(c) = key_policy_call(&key_from_2) {
+    if let Some(c) = key_policy_call(&key_from_2, plan) {
         s3.push(c);
     }
     let mut a3 = stage(reader, &s3).await;
-    let key_answer_3 = key_policy_call(&key_from_2).and_then(|_| a3.pop());
+    let key_answer_3 = key_policy_call(&key_from_2, plan).and_then(|_| a3.pop());
     let mut docs: Vec<Option<Result<Value, ReadError>>> = vec![None; managed_arns.len()];
     for ((i, c), a) in version_calls.iter().zip(a3) {
         if let Err(e) = &a {
@@ -367,13 +367,7 @@ pub async fn collect(plan: &Plan, reader: &impl Reader) -> Collected {
     let key = match (key_from_1.or(key_from_2), key_answer_2.or(key_answer_3)) {
         (Some(KeyState::Customer { arn, .. }), Some(answer)) => {
             if let Err(e) = &answer {
-                failures.push((
-                    Call::GetKeyPolicy {
-                        region: region_of(&arn, plan),
-                        key: arn.clone(),
-                    },
-                    e.clone(),
-                ));
+                failures.push((key_policy_read(&arn, plan), e.clone()));
             }
             Some(KeyState::Customer { arn, policy: answer })
         }
@@ -396,24 +390,27 @@ pub async fn collect(plan: &Plan, reader: &impl Reader) -> Collected {
     }
 }
 
-fn region_of(arn: &str, plan: &Plan) -> String {
-    Arn::parse(arn)
-        .map(|a| a.region.to_string())
-        .filter(|r| !r.is_empty())
-        .unwrap_or_else(|| plan.region.clone())
+/// The region calls about `arn` go to: its own, else the task's.
+pub(super) fn region_of(arn: &str, plan: &Plan) -> String {
+    Arn::parse(arn).map_or_else(|| plan.region.clone(), |a| region_in(plan, &a))
 }
 
 /// The key policy read for a customer managed key.
-fn key_policy_call(k: &Option<KeyState>) -> Option<Call> {
+fn key_policy_call(k: &Option<KeyState>, plan: &Plan) -> Option<Call> {
     match k {
         Some(KeyState::Customer {
             arn,
             policy: Err(ReadError::NotInBundle),
-        }) => Some(Call::GetKeyPolicy {
-            region: Arn::parse(arn).map(|a| a.region.to_string()).unwrap_or_default(),
-            key: arn.clone(),
-        }),
+        }) => Some(key_policy_read(arn, plan)),
         _ => None,
+    }
+}
+
+/// GetKeyPolicy of a customer managed key: the call read, and the one a gap is reported on.
+pub(super) fn key_policy_read(arn: &str, plan: &Plan) -> Call {
+    Call::GetKeyPolicy {
+        region: region_of(arn, plan),
+        key: arn.to_string(),
     }
 }
 

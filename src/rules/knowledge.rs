@@ -53,6 +53,16 @@ pub struct ResourceSource {
     pub unknown: Option<String>,
 }
 
+impl ResourceSource {
+    /// `value` cut to [`ResourceSource::arn_segments`] parts, when the table says so.
+    pub fn trim(&self, value: &str) -> String {
+        match self.arn_segments {
+            Some(n) => value.split(':').take(n).collect::<Vec<_>>().join(":"),
+            None => value.to_string(),
+        }
+    }
+}
+
 /// Facts about one IAM action.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -8,6 +8,7 @@ use super::{culprit, fix, phase, resource, Finding, Options, Phase, RankKey};
 use crate::evidence::{Evidence, Field, Text};
 use crate::rules::engine::{Hit, Matcher};
 use crate::rules::extract::{self, Facts};
+use crate::rules::knowledge::service_of;
 use crate::rules::{is_action, Category, Culprit, Knowledge, Rule, RuleCulprit, RulePhase};
 use crate::sanitize;
 
@@ -131,7 +132,7 @@ fn borrow_action(texts: &[Text<'_>], ti: usize, f: &mut Facts, k: &Knowledge) {
             (Some(a), Some(b)) => a.arn == b.arn,
             _ => true,
         };
-        let action_service = action.split(':').next().unwrap_or_default();
+        let action_service = service_of(action);
         let same_service = own_service
             .as_deref()
             .is_none_or(|s| s.eq_ignore_ascii_case(action_service));

@@ -4,7 +4,7 @@
 
 use crate::arn::Arn;
 use crate::evidence::{ecr_image, Evidence};
-use crate::rules::knowledge::{service_of, ResourceFrom, ResourceSource};
+use crate::rules::knowledge::{service_of, ResourceFrom};
 use crate::rules::{expand_placeholders, Knowledge};
 
 /// The task's region and account, from its ARN (or its cluster's).
@@ -61,7 +61,7 @@ pub(super) fn infer(ev: &Evidence, action: Option<&str>, k: &Knowledge) -> Optio
                         .map(|s| s.value_from.as_str());
                     for v in values {
                         match Arn::parse(v) {
-                            Some(a) if a.service.eq_ignore_ascii_case(&service) => out.push(trim(v, source)),
+                            Some(a) if a.service.eq_ignore_ascii_case(&service) => out.push(source.trim(v)),
                             Some(_) => {}
                             None => {
                                 if let Some(tpl) = &source.arn {
@@ -102,13 +102,6 @@ pub(super) fn infer(ev: &Evidence, action: Option<&str>, k: &Knowledge) -> Optio
 
 /// Keeps the first `arn_segments` `:`-separated parts of a value (a secret reference may carry a
 /// JSON key and a version after the ARN).
-fn trim(value: &str, source: &ResourceSource) -> String {
-    match source.arn_segments {
-        Some(n) => value.split(':').take(n).collect::<Vec<_>>().join(":"),
-        None => value.to_string(),
-    }
-}
-
 /// The resource (or the comma-separated resources) widened as the knowledge tables say, with the
 /// note of the first widening; `None` when no part needs it.
 pub(super) fn scope(resource: &str, k: &Knowledge) -> Option<(String, String)> {

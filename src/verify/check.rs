@@ -17,6 +17,7 @@ use crate::arn::Arn;
 use crate::iam::{
     evaluate, parse_policy, Decision, Evaluation, LayerDecision, Policy, PolicySet, Request, StatementRef,
 };
+use crate::rules::knowledge::service_of;
 
 /// The policies read, parsed; what could not be read or parsed.
 struct Parsed {
@@ -246,7 +247,7 @@ fn context(
     // as the resource may or may not have come through a service: that stays unknown. Any other
     // call is the role's own.
     let via = *target == On::Key;
-    let key_call = resources::is_key_service(action.split(':').next().unwrap_or_default());
+    let key_call = resources::is_key_service(service_of(action));
     if via {
         put("aws:ViaAWSService", "true");
     } else if !key_call {
@@ -335,12 +336,7 @@ fn check_one(plan: &Plan, c: &Collected, p: &Parsed, action: &str, on: &On) -> C
                 return skipped;
             }
         },
-        On::Unknown => {
-            return not_checked(format!(
-                "the evidence names no {} resource",
-                action.split(':').next().unwrap_or(action)
-            ))
-        }
+        On::Unknown => return not_checked(format!("the evidence names no {} resource", service_of(action))),
     };
     let (role_arn, ctx) = context(plan, c, action, on, &region);
     let resource_account = Arn::parse(&resource)

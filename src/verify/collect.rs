@@ -17,6 +17,7 @@ use super::resources::{self, KeyRead, PolicyRead};
 use super::{Plan, SimulatedAction, Simulation, Verification};
 use crate::arn::Arn;
 use crate::evidence::{role_name, Evidence};
+use crate::rules::knowledge::service_of;
 
 /// A managed policy (attached, or the permissions boundary) and its default version.
 #[derive(Debug, Clone, PartialEq)]
@@ -591,7 +592,7 @@ pub async fn simulate(plan: &Plan, collected: &Collected, v: &Verification, read
                 .pointer("/OrganizationsDecisionDetail/AllowedByOrganizations")
                 .and_then(Value::as_bool)
                 == Some(false);
-            let key_action = resources::is_key_service(action.split(':').next().unwrap_or_default());
+            let key_action = resources::is_key_service(service_of(&action));
             let caveat = if decision == "implicitDeny" && !missing.is_empty() {
                 Some(format!(
                     "no proof: the simulator lacked context values {}",

@@ -23,6 +23,7 @@ use serde_json::Value;
 use crate::arn::Arn;
 use crate::evidence::Evidence;
 use crate::iam::{Decision, StatementRef};
+use crate::rules::knowledge::service_of;
 use crate::rules::{Culprit, Knowledge, PolicyLayer};
 pub use crate::verdict::verification::{ActionCheck, SimulatedAction, Simulation, Status, Unreadable, Verification};
 use crate::verdict::{Confidence, Diagnosis, Options};
@@ -160,7 +161,7 @@ pub fn plan(d: &Diagnosis, ev: &Evidence, knowledge: &Knowledge) -> Result<Plan,
         if actions.iter().any(|x| x.action.eq_ignore_ascii_case(a)) {
             continue;
         }
-        let svc = a.split(':').next().unwrap_or_default();
+        let svc = service_of(a);
         let on = if knowledge.action(a).and_then(|f| f.resource.as_deref()) == Some("*") {
             On::Any
         } else if res_service.as_deref() == Some(svc) {
@@ -205,8 +206,8 @@ fn encrypted_resource(d: &Diagnosis, ev: &Evidence, knowledge: &Knowledge) -> Op
     // A secret's `valueFrom` may carry `:json-key:version-stage:version-id` after its ARN.
     let trimmed = |arn: &str| -> String {
         let service = Arn::parse(arn).map(|a| a.service).unwrap_or_default();
-        match knowledge.resource_sources.get(service).and_then(|s| s.arn_segments) {
-            Some(n) => arn.split(':').take(n).collect::<Vec<_>>().join(":"),
+        match knowledge.resource_sources.get(service) {
+            Some(source) => source.trim(arn),
             None => arn.to_string(),
         }
     };

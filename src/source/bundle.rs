@@ -46,14 +46,6 @@ pub struct DescribeTaskDefinition {
     pub task_definition: TaskDefinition,
 }
 
-/// `aws logs get-log-events` / `filter-log-events` output.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct LogEvents {
-    #[serde(default)]
-    pub events: Vec<LogLine>,
-}
-
 /// Where the bundle is.
 #[derive(Debug, Clone)]
 pub enum Bundle {
@@ -298,10 +290,7 @@ impl Keeper<'_> {
         let max = self.limits.max_lines;
         self.lines.sort_by_key(|(l, _)| l.timestamp.unwrap_or(i64::MIN));
         if self.seen > max {
-            notes.push(format!(
-                "logs of `{container}`: kept the newest {max} of {} lines",
-                self.seen
-            ));
+            self.limits.note_kept(container, self.seen, notes);
             let drop = self.lines.len().saturating_sub(max);
             self.lines.drain(..drop);
         }
@@ -743,6 +732,13 @@ pub fn write(ev: &Evidence, dir: &Path) -> Result<Vec<PathBuf>, std::io::Error> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `aws logs get-log-events` / `filter-log-events` output, parsed whole (the reader streams it).
+    #[derive(Debug, Deserialize)]
+    struct LogEvents {
+        #[serde(default)]
+        events: Vec<LogLine>,
+    }
 
     /// The log parser before it streamed: the whole file as one JSON value, then the typed
     /// parse, the sort and the caps. The streaming parser must give exactly its answers.

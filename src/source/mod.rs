@@ -40,13 +40,8 @@ impl Limits {
     /// Applies the caps to one container's lines (oldest first), noting what was cut.
     pub fn apply(&self, container: &str, mut lines: Vec<LogLine>, notes: &mut Vec<String>) -> ContainerLogs {
         if lines.len() > self.max_lines {
-            let drop = lines.len() - self.max_lines;
-            notes.push(format!(
-                "logs of `{container}`: kept the newest {} of {} lines",
-                self.max_lines,
-                lines.len()
-            ));
-            lines.drain(..drop);
+            self.note_kept(container, lines.len(), notes);
+            lines.drain(..lines.len() - self.max_lines);
         }
         let cut = lines
             .iter_mut()
@@ -73,6 +68,14 @@ impl Limits {
             .unwrap_or(t.len());
         *message = format!("{} [truncated]", &t[..keep]);
         true
+    }
+
+    /// The note saying only the newest `max_lines` of `seen` lines of `container` were kept.
+    pub fn note_kept(&self, container: &str, seen: usize, notes: &mut Vec<String>) {
+        notes.push(format!(
+            "logs of `{container}`: kept the newest {} of {seen} lines",
+            self.max_lines
+        ));
     }
 
     /// The note saying `cut` kept lines of `container` were cut.

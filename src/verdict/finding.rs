@@ -113,11 +113,8 @@ fn neighbour(t: &Text<'_>, n: &Text<'_>) -> bool {
 /// itself says (`Aws::S3::Errors::AccessDenied` borrows no `sqs:` action).
 fn borrow_action(texts: &[Text<'_>], ti: usize, f: &mut Facts, k: &Knowledge) {
     let t = &texts[ti];
-    let own_service = f
-        .service
-        .clone()
-        .or_else(|| extract::service_operation(&t.text, k).0)
-        .and_then(|s| k.service_prefix(&s));
+    // The line's own service, as its facts already read it.
+    let own_service = f.service.as_deref().and_then(|s| k.service_prefix(s));
     let nearest_first = (1..=NEIGHBOURS).flat_map(|d| [ti.checked_sub(d), ti.checked_add(d)]);
     for j in nearest_first.flatten().filter(|&j| j < texts.len()) {
         let n = &texts[j];

@@ -256,8 +256,13 @@ pub const REGEX_DFA_SIZE_LIMIT: usize = 2 << 20;
 
 /// Compiles one rule pattern the way the engine does (case-insensitive, size-limited).
 pub fn compile_pattern(pattern: &str) -> Result<regex::Regex, regex::Error> {
+    build_regex(pattern, true)
+}
+
+/// Compiles a pattern within the size limits every pattern of the program obeys.
+fn build_regex(pattern: &str, case_insensitive: bool) -> Result<regex::Regex, regex::Error> {
     regex::RegexBuilder::new(pattern)
-        .case_insensitive(true)
+        .case_insensitive(case_insensitive)
         .size_limit(REGEX_SIZE_LIMIT)
         .dfa_size_limit(REGEX_DFA_SIZE_LIMIT)
         .build()
@@ -306,14 +311,7 @@ impl LazyRegex {
     /// (user files) and the test suite (built-ins) rule out.
     pub fn get(&self) -> Option<&regex::Regex> {
         self.compiled
-            .get_or_init(|| {
-                regex::RegexBuilder::new(&self.pattern)
-                    .case_insensitive(self.case_insensitive)
-                    .size_limit(REGEX_SIZE_LIMIT)
-                    .dfa_size_limit(REGEX_DFA_SIZE_LIMIT)
-                    .build()
-                    .ok()
-            })
+            .get_or_init(|| build_regex(&self.pattern, self.case_insensitive).ok())
             .as_ref()
     }
 

@@ -194,25 +194,22 @@ impl Catalogue {
             if roles.trust_action.is_some() {
                 k.roles.trust_action = roles.trust_action;
             }
-            for a in &roles.caller_actions {
-                if !is_action(a) {
+            for (list, actions, like) in [
+                ("caller_actions", &roles.caller_actions, "ecs:RunTask"),
+                (
+                    "agent_startup_actions",
+                    &roles.agent_startup_actions,
+                    "ecr:BatchGetImage",
+                ),
+            ] {
+                for a in actions.iter().filter(|a| !is_action(a)) {
                     errors.push(file_err(
                         None,
-                        format!("`roles.caller_actions` entry `{a}` is not an IAM action like `ecs:RunTask`"),
+                        format!("`roles.{list}` entry `{a}` is not an IAM action like `{like}`"),
                     ));
                 }
             }
             k.roles.caller_actions.extend(roles.caller_actions);
-            for a in &roles.agent_startup_actions {
-                if !is_action(a) {
-                    errors.push(file_err(
-                        None,
-                        format!(
-                            "`roles.agent_startup_actions` entry `{a}` is not an IAM action like `ecr:BatchGetImage`"
-                        ),
-                    ));
-                }
-            }
             k.roles.agent_startup_actions.extend(roles.agent_startup_actions);
         }
         k.resource_sources.extend(raw.resource_sources);

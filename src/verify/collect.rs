@@ -65,7 +65,9 @@ pub struct Collected {
     pub resource_policy: Option<(Call, Result<Option<Value>, ReadError>)>,
     /// The key behind the resource, when the verdict's actions use one.
     pub key: Option<KeyState>,
-    /// Every call that failed (listings included), in order.
+    /// The failed calls whose answers are kept nowhere else: the role's listings (GetRole,
+    /// ListRolePolicies, ListAttachedRolePolicies) and the read naming the resource's key. Every
+    /// other failure stays beside its policy (`inline`, `managed`, `resource_policy`, `key`).
     pub failures: Vec<(Call, ReadError)>,
 }
 
@@ -281,32 +283,20 @@ pub async fn collect(plan: &Plan, reader: &impl Reader) -> Collected {
     };
     let gp_answers = a2.split_off(inline_calls.len());
     let inline: Vec<(String, Result<Value, ReadError>)> = inline_names.into_iter().zip(a2).collect();
-    for (c, (_, a)) in inline_calls.iter().zip(&inline) {
-        if let Err(e) = a {
-            failures.push((c.clone(), e.clone()));
-        }
-    }
-    let mut versions: Vec<Option<String>> = Vec::new();
-    for (c, a) in get_policy.iter().zip(&gp_answers) {
-        match a {
-            Ok(v) => versions.push(
-                v.pointer("/Policy/DefaultVersionId")
-                    .and_then(Value::as_str)
-                    .map(str::to_string),
-            ),
-            Err(e) => {
-                failures.push((c.clone(), e.clone()));
-                versions.push(None);
-            }
-        }
-    }
+    let versions: Vec<Option<String>> = gp_answers
+        .iter()
+        .map(|a| {
+            a.as_ref()
+                .ok()
+                .and_then(|v| v.pointer("/Policy/DefaultVersionId"))
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        })
+        .collect();
     let resource_policy = res.policy.clone().map(|c| {
         let a = res_answers.first().cloned().unwrap_or(Err(ReadError::NotInBundle));
         (c, policy_or_none(a))
     });
-    if let Some((c, Err(e))) = &resource_policy {
-        failures.push((c.clone(), e.clone()));
-    }
     let key_from_2 = if early {
         None
     } else {
@@ -337,10 +327,7 @@ pub async fn collect(plan: &Plan, reader: &impl Reader) -> Collected {
     let mut a3 = stage(reader, &s3).await;
     let key_answer_3 = key_policy_call(&key_from_2, plan).and_then(|_| a3.pop());
     let mut docs: Vec<Option<Result<Value, ReadError>>> = vec![None; managed_arns.len()];
-    for ((i, c), a) in version_calls.iter().zip(a3) {
-        if let Err(e) = &a {
-            failures.push((c.clone(), e.clone()));
-        }
+    for ((i, _), a) in version_calls.iter().zip(a3) {
         docs[*i] = Some(a);
     }
     let mut managed: Vec<Managed> = managed_arns
@@ -366,12 +353,7 @@ pub async fn collect(plan: &Plan, reader: &impl Reader) -> Collected {
         .collect();
     let boundary = boundary_arn.as_ref().and_then(|_| managed.pop());
     let key = match (key_from_1.or(key_from_2), key_answer_2.or(key_answer_3)) {
-        (Some(KeyState::Customer { arn, .. }), Some(answer)) => {
-            if let Err(e) = &answer {
-                failures.push((key_policy_read(&arn, plan), e.clone()));
-            }
-            Some(KeyState::Customer { arn, policy: answer })
-        }
+        (Some(KeyState::Customer { arn, .. }), Some(answer)) => Some(KeyState::Customer { arn, policy: answer }),
         (other, _) => other,
     };
     if let Some(KeyState::Unknown(e)) = &key {

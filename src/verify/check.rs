@@ -53,12 +53,18 @@ fn unreadable(call: &Call, e: &ReadError, role_account: &str) -> Unreadable {
     }
 }
 
-fn unreadable_with(plan: &Plan, call: &Call, e: ReadError) -> Unreadable {
-    unreadable(call, &e, &plan.account)
-}
-
-fn parse(answer: &Value, label: &str) -> Result<Policy, String> {
-    parse_policy(&answer.to_string(), label).map_err(|e| e.to_string())
+/// The policy in `call`'s answer, or why it cannot be evaluated: the read's own error, or
+/// `cannot: <parse error>`.
+fn policy_of(
+    answer: Result<&Value, &ReadError>,
+    call: &Call,
+    label: &str,
+    cannot: &str,
+    role_account: &str,
+) -> Result<Policy, Unreadable> {
+    let v = answer.map_err(|e| unreadable(call, e, role_account))?;
+    parse_policy(&v.to_string(), label)
+        .map_err(|e| unreadable(call, &ReadError::Failed(format!("{cannot}: {e}")), role_account))
 }
 
 fn parse_all(plan: &Plan, c: &Collected) -> Parsed {
@@ -90,13 +96,7 @@ fn parse_all(plan: &Plan, c: &Collected) -> Parsed {
             policy: name.clone(),
         };
         let label = format!("inline policy {name}");
-        match a
-            .as_ref()
-            .map_err(|e| unreadable(&call, e, &plan.account))
-            .and_then(|v| {
-                parse(v, &label)
-                    .map_err(|e| unreadable_with(plan, &call, ReadError::Failed(format!("cannot parse: {e}"))))
-            }) {
+        match policy_of(a.as_ref(), &call, &label, "cannot parse", &plan.account) {
             Ok(pol) => {
                 p.checked.push(format!("{label} of role {role}"));
                 p.identity.push(pol);
@@ -109,14 +109,8 @@ fn parse_all(plan: &Plan, c: &Collected) -> Parsed {
             arn: m.arn.clone(),
             version: m.version.clone().unwrap_or_default(),
         };
-        let v = m.document.as_ref().map_err(|e| unreadable(&call, e, &plan.account))?;
-        parse(v, &m.arn).map_err(|e| {
-            unreadable(
-                &call,
-                &ReadError::Failed(format!("cannot parse the {what}'s document: {e}")),
-                &plan.account,
-            )
-        })
+        let cannot = format!("cannot parse the {what}'s document");
+        policy_of(m.document.as_ref(), &call, &m.arn, &cannot, &plan.account)
     };
     for m in &c.managed {
         match managed_one(m, "managed policy") {
@@ -146,42 +140,31 @@ fn parse_all(plan: &Plan, c: &Collected) -> Parsed {
     }
     if let Some((call, a)) = &c.resource_policy {
         p.resource_is_key = matches!(call, Call::GetKeyPolicy { .. });
-        match a {
-            Ok(Some(v)) => match parse(v, &format!("the policy of {}", call.subject())) {
-                Ok(pol) => {
-                    p.checked.push(format!("resource policy of {}", call.subject()));
-                    p.resource = Some(pol);
+        // `Ok(None)`: the resource has no policy.
+        match a.as_ref().map(Option::as_ref).transpose() {
+            None => p.checked.push(format!("{} has no resource policy", call.subject())),
+            Some(answer) => {
+                let label = format!("the policy of {}", call.subject());
+                match policy_of(answer, call, &label, "cannot parse", &plan.account) {
+                    Ok(pol) => {
+                        p.checked.push(format!("resource policy of {}", call.subject()));
+                        p.resource = Some(pol);
+                    }
+                    Err(u) => p.resource_gap = Some(u),
                 }
-                Err(e) => {
-                    p.resource_gap = Some(unreadable_with(
-                        plan,
-                        call,
-                        ReadError::Failed(format!("cannot parse: {e}")),
-                    ))
-                }
-            },
-            Ok(None) => p.checked.push(format!("{} has no resource policy", call.subject())),
-            Err(e) => p.resource_gap = Some(unreadable(call, e, &plan.account)),
+            }
         }
     }
     match &c.key {
         Some(KeyState::Customer { arn, policy }) => {
             let call = key_policy_read(arn, plan);
-            match policy {
-                Ok(v) => match parse(v, &format!("key policy of {arn}")) {
-                    Ok(pol) => {
-                        p.checked.push(format!("key policy of {arn}"));
-                        p.key = Some(pol);
-                    }
-                    Err(e) => {
-                        p.key_gap = Some(unreadable_with(
-                            plan,
-                            &call,
-                            ReadError::Failed(format!("cannot parse: {e}")),
-                        ))
-                    }
-                },
-                Err(e) => p.key_gap = Some(unreadable(&call, e, &plan.account)),
+            let label = format!("key policy of {arn}");
+            match policy_of(policy.as_ref(), &call, &label, "cannot parse", &plan.account) {
+                Ok(pol) => {
+                    p.checked.push(label);
+                    p.key = Some(pol);
+                }
+                Err(u) => p.key_gap = Some(u),
             }
         }
         Some(KeyState::AwsManaged(alias)) => {

@@ -6,7 +6,8 @@
 #   scripts/bench-lambda.sh
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-source scripts/bench-common.sh   # safety environment, venv, release binary (its moto is not used)
+source scripts/bench-common.sh   # safety environment, release binary
+need_venv                        # the benchmark starts its own moto from it
 export ECSDOCTOR_MOTO_PYTHON="$PY"
 unset ECSDOCTOR_LAMBDA_BIN
 cargo bench --locked --bench lambda

@@ -20,6 +20,7 @@ N=${N:-10}
 DELAY_MS=${DELAY_MS:-100}
 
 source scripts/bench-common.sh
+start_moto
 if [ ! -x "$VENV/bin/aws" ]; then
   echo "bench: installing awscli into $VENV" >&2
   "$VENV/bin/pip" install -q 'awscli==1.46.3' || { echo "ERROR: could not install awscli into $VENV" >&2; exit 1; }

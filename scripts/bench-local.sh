@@ -17,21 +17,11 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 N=${N:-15}
 BIG_N=${BIG_N:-5}
-export AWS_EC2_METADATA_DISABLED=true AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing
-export AWS_REGION=us-east-1 AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null
-
-BIN="${ECSDOCTOR_BIN:-$PWD/target/release/ecsdoctor}"
-if [ ! -x "$BIN" ]; then
-  echo "bench: building $BIN (cargo build --release --locked)" >&2
-  cargo build --release --locked
-fi
+source scripts/bench-common.sh   # safety environment, release binary, WORK
 NAIVE=../shared/eval/naive_baseline.py
 [ -f "$NAIVE" ] || NAIVE=""
 TIME=/usr/bin/time
 [ -x "$TIME" ] || { echo "ERROR: $TIME (GNU time) is needed for peak memory" >&2; exit 1; }
-
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/ecsdoctor-bench.XXXXXX")
-trap 'rm -rf "$WORK"' EXIT INT TERM
 
 # Median wall time in ms (one decimal) of N runs of a command; output discarded, exit code ignored
 # (exit 1 is "inconclusive", an answer).

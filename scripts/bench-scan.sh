@@ -19,6 +19,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 NAIVE=${NAIVE:-50}
 
 source scripts/bench-common.sh
+start_moto
 
 echo "bench: seeding 500 stopped tasks (many-tasks) into moto $EP ..." >&2
 "$PY" tests/moto/seed.py --endpoint "$EP" --scenario many-tasks >"$WORK/seed.json"

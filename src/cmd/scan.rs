@@ -376,10 +376,8 @@ async fn verify_groups(
         notes.push("verdicts were not checked against the account's policies: --redact-accounts masks the account ids they need (run `ecsdoctor why` on one task of a group)".into());
         return;
     }
-    let mut groups: BTreeMap<scan::GroupKey, Vec<usize>> = BTreeMap::new();
-    for (i, r) in results.iter().enumerate().take(tasks.len()) {
-        groups.entry(scan::GroupKey::of(&r.diagnosis)).or_default().push(i);
-    }
+    // Tasks only: the results after them are service events, with no task to verify.
+    let groups = scan::members_by_key(&results[..tasks.len().min(results.len())]);
     let deadline = std::time::Instant::now() + opts.timeout;
     let reader = aws::policies::LiveReader::new(
         clients.signed.clone(),
@@ -390,12 +388,8 @@ async fn verify_groups(
     let deepest = std::sync::atomic::AtomicUsize::new(0);
     let k = matcher.knowledge();
     let simulate = args.verify.simulate;
-    let work = groups.values().map(|members| {
-        let rep = members
-            .iter()
-            .copied()
-            .find(|&i| results[i].logs_read)
-            .unwrap_or(members[0]);
+    let work = groups.values().map(|(rep, members)| {
+        let rep = *rep;
         let ev = plan::evidence_of(&tasks[rep], defs);
         let mut d = (*results[rep].diagnosis).clone();
         let group_reader = GroupReader {

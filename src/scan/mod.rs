@@ -184,19 +184,35 @@ fn is_zero(n: &usize) -> bool {
     *n == 0
 }
 
-/// Groups task results by [`GroupKey`]: count descending, then key. Tasks within a group are
-/// newest first; the representative (whose fix and summary the group shows) is the newest task
-/// whose logs were read, else the newest task.
-pub fn group(results: &[TaskResult]) -> Vec<Group> {
-    let mut by_key: BTreeMap<GroupKey, Vec<&TaskResult>> = BTreeMap::new();
-    for r in results {
-        by_key.entry(GroupKey::of(&r.diagnosis)).or_default().push(r);
+/// The results of each [`GroupKey`], as indices into `results`, newest first, with the group's
+/// representative (whose fix and summary the group shows, and whose verdict is verified): the
+/// newest task whose logs were read, else the newest task.
+pub fn members_by_key(results: &[TaskResult]) -> BTreeMap<GroupKey, (usize, Vec<usize>)> {
+    let mut by_key: BTreeMap<GroupKey, Vec<usize>> = BTreeMap::new();
+    for (i, r) in results.iter().enumerate() {
+        by_key.entry(GroupKey::of(&r.diagnosis)).or_default().push(i);
     }
-    let mut groups: Vec<(GroupKey, Group)> = by_key
+    by_key
         .into_iter()
         .map(|(key, mut members)| {
-            members.sort_by(|a, b| newest_first(a, b));
-            let rep = members.iter().find(|m| m.logs_read).unwrap_or(&members[0]);
+            members.sort_by(|&a, &b| newest_first(&results[a], &results[b]));
+            let rep = members
+                .iter()
+                .copied()
+                .find(|&i| results[i].logs_read)
+                .unwrap_or(members[0]);
+            (key, (rep, members))
+        })
+        .collect()
+}
+
+/// Groups task results by [`GroupKey`] ([`members_by_key`]): count descending, then key.
+pub fn group(results: &[TaskResult]) -> Vec<Group> {
+    let mut groups: Vec<(GroupKey, Group)> = members_by_key(results)
+        .into_iter()
+        .map(|(key, (rep, members))| {
+            let rep = &results[rep];
+            let members: Vec<&TaskResult> = members.iter().map(|&i| &results[i]).collect();
             let v = &rep.diagnosis.verdict;
             let seen: Vec<Timestamp> = members.iter().filter_map(|m| m.stopped_at).collect();
             let g = Group {

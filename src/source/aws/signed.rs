@@ -40,7 +40,7 @@ pub enum Service {
 }
 
 impl Service {
-    /// The SigV4 signing name and endpoint prefix.
+    /// The endpoint prefix (`api.ecr`; the others are their signing name).
     fn prefix(self) -> &'static str {
         match self {
             Service::Iam => "iam",
@@ -53,15 +53,8 @@ impl Service {
         }
     }
 
-    /// The name the API trace and errors use.
+    /// The SigV4 signing name, which the API trace and errors use too.
     pub fn name(self) -> &'static str {
-        match self {
-            Service::Ecr => "ecr",
-            s => s.prefix(),
-        }
-    }
-
-    fn signing_name(self) -> &'static str {
         match self {
             Service::Ecr => "ecr",
             s => s.prefix(),
@@ -443,7 +436,7 @@ impl Signed {
         let params = v4::SigningParams::builder()
             .identity(&identity)
             .region(&req.region)
-            .name(service.signing_name())
+            .name(service.name())
             .time(SystemTime::now())
             .settings(settings)
             .build()
